@@ -1,0 +1,3 @@
+"""Billfold: self-hosted subscription and usage billing, wire-compatible with Stripe's Billing API."""
+
+__version__ = "0.1.0"

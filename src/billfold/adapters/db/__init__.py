@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 tables, the unit of work and Alembic migrations (SQLite and PostgreSQL)."""

@@ -1,0 +1,124 @@
+"""Tables. Stripe-shaped objects live as JSON documents with their queryable fields promoted to columns.
+
+See docs/adr/0004-storage.md: one ``objects`` table keyed by (account, mode, type) keeps the API generic; anything
+money depends on being unique is a real constraint (API key hashes, idempotency keys, price lookup keys per mode).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+
+    UniqueConstraint,
+    text,
+)
+
+SeqInt = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created", BigInteger, nullable=False),
+    Column("settings", JSON, nullable=False, default=dict),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), nullable=False, index=True),
+    Column("livemode", Boolean, nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("redacted", String(40), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+objects = Table(
+    "objects",
+    metadata,
+    Column("seq", SeqInt, primary_key=True, autoincrement=True),
+    Column("id", String(80), nullable=False, unique=True),
+    Column("account_id", String(40), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("type", String(60), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("customer", String(80)),
+    Column("parent", String(80)),
+    Column("lookup", String(300)),
+    Column("active", Boolean),
+    Column("status", String(60)),
+    Column("currency", String(3)),
+    Column("test_clock", String(80)),
+    Column("doc", JSON, nullable=False),
+    Index("ix_objects_scope_type_created", "account_id", "livemode", "type", "created", "seq"),
+    Index("ix_objects_customer", "account_id", "livemode", "customer", "type"),
+    Index("ix_objects_parent", "account_id", "livemode", "parent", "type"),
+    Index("ix_objects_lookup", "account_id", "livemode", "type", "lookup"),
+    # A price lookup_key names at most one active price per account and mode (Stripe's rule).
+    Index(
+        "uq_objects_price_lookup_key",
+        "account_id",
+        "livemode",
+        "lookup",
+        unique=True,
+        sqlite_where=text("type = 'price' AND lookup IS NOT NULL AND deleted = 0"),
+        postgresql_where=text("type = 'price' AND lookup IS NOT NULL AND NOT deleted"),
+    ),
+    # A promotion code's customer-facing code is unique among active codes of an account and mode.
+    Index(
+        "uq_objects_promotion_code",
+        "account_id",
+        "livemode",
+        "lookup",
+        unique=True,
+        sqlite_where=text("type = 'promotion_code' AND active = 1"),
+        postgresql_where=text("type = 'promotion_code' AND active"),
+    ),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", SeqInt, primary_key=True, autoincrement=True),
+    Column("account_id", String(40), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("request_id", String(80)),
+    Column("action", String(80), nullable=False),
+    Column("object_type", String(60), nullable=False),
+    Column("object_id", String(80), nullable=False),
+    Column("data", JSON),
+    Index("ix_audit_object", "account_id", "object_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_id", String(40), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("status_code", Integer),
+    Column("body", LargeBinary),
+    Column("request_id", String(80)),
+    UniqueConstraint("account_id", "livemode", "key", name="uq_idempotency_key"),
+    Index("ix_idempotency_created", "created"),
+)
+

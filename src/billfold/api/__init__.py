@@ -1,0 +1,1 @@
+"""The Stripe-compatible HTTP edge: wire decoding, auth, idempotency, errors, pagination, expand, routers."""

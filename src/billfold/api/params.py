@@ -1,0 +1,200 @@
+"""Request parameter models (pydantic) and the translation of their errors into Stripe's messages.
+
+Form values arrive as strings; pydantic's lax mode turns "12" into 12 and "true" into True. A validation error's
+location becomes Stripe's bracketed ``param`` (``items[0][price]``) and its message reads like Stripe's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from billfold.app.errors import InvalidRequest
+from billfold.core.money import SUPPORTED_CURRENCIES
+
+M = TypeVar("M", bound="Params")
+
+METADATA_MAX_KEYS = 50
+METADATA_MAX_KEY = 40
+METADATA_MAX_VALUE = 500
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, populate_by_name=True)
+
+    @classmethod
+    def parse(cls: type[M], raw: dict[str, Any]) -> M:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise to_invalid_request(exc) from None
+
+    def given(self) -> set[str]:
+        """The names of the parameters the caller actually sent (to tell "unset" from "not given")."""
+        return set(self.model_fields_set)
+
+
+def param_name(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
+    if not parts:
+        return ""
+    return parts[0] + "".join(f"[{p}]" for p in parts[1:])
+
+
+def to_invalid_request(exc: ValidationError) -> InvalidRequest:
+    err = exc.errors(include_url=False)[0]
+    param = param_name(tuple(err["loc"]))
+    kind = err["type"]
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return InvalidRequest(f"Received unknown parameter: {param}", param=param, code="parameter_unknown")
+    if kind == "missing":
+        return InvalidRequest(f"Missing required param: {param}.", param=param, code="parameter_missing")
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return InvalidRequest(f"Invalid integer: {value}", param=param, code="parameter_invalid_integer")
+    if kind in ("bool_parsing", "bool_type"):
+        return InvalidRequest(f"Invalid boolean: {value}", param=param)
+    if kind in ("decimal_parsing", "decimal_type", "float_parsing"):
+        return InvalidRequest(f"Invalid decimal: {value}", param=param)
+    if kind in ("greater_than_equal", "greater_than"):
+        bound = ctx.get("ge", ctx.get("gt"))
+        return InvalidRequest(
+            f"Invalid {param}: must be greater than or equal to {bound}" if "ge" in ctx else
+            f"Invalid {param}: must be greater than {bound}",
+            param=param,
+            code="parameter_invalid_integer",
+        )
+    if kind in ("less_than_equal", "less_than"):
+        bound = ctx.get("le", ctx.get("lt"))
+        return InvalidRequest(f"Invalid {param}: must be less than or equal to {bound}", param=param)
+    if kind in ("literal_error", "enum"):
+        expected = ctx.get("expected", "")
+        return InvalidRequest(f"Invalid {param}: must be one of {expected}", param=param)
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return InvalidRequest(f"Invalid object: {param} must be a hash (e.g. {param}[key]=value)", param=param)
+    if kind in ("list_type",):
+        return InvalidRequest(f"Invalid array: {param} must be an array", param=param)
+    if kind in ("string_type",):
+        return InvalidRequest(f"Invalid string: {param} must be a string", param=param)
+    if kind in ("string_too_long",):
+        return InvalidRequest(
+            f"Invalid string: {param} must be at most {ctx.get('max_length')} characters", param=param
+        )
+    if kind in ("string_too_short",):
+        return InvalidRequest(f"Invalid {param}: must not be empty", param=param)
+    if kind == "value_error":
+        message = str(ctx.get("error", err["msg"]))
+        return InvalidRequest(message, param=param)
+    return InvalidRequest(f"Invalid {param}: {err['msg']}", param=param)
+
+
+def _metadata(value: Any) -> Any:
+    # metadata="" unsets every key (Stripe); a key set to "" is removed on update.
+    if value == "":
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("Invalid metadata: metadata must be a hash (e.g. metadata[key]=value)")
+    if len(value) > METADATA_MAX_KEYS:
+        raise ValueError(f"Invalid metadata: metadata can have up to {METADATA_MAX_KEYS} keys")
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if len(k) > METADATA_MAX_KEY:
+            raise ValueError(f"Invalid metadata: keys can be at most {METADATA_MAX_KEY} characters ({k[:50]})")
+        if "[" in k or "]" in k:
+            raise ValueError(f"Invalid metadata: keys may not contain square brackets ({k})")
+        if isinstance(v, bool | int):
+            v = str(v).lower() if isinstance(v, bool) else str(v)
+        if not isinstance(v, str):
+            raise ValueError(f"Invalid metadata: the value of {k} must be a string")
+        if len(v) > METADATA_MAX_VALUE:
+            raise ValueError(f"Invalid metadata: values can be at most {METADATA_MAX_VALUE} characters ({k})")
+        out[k] = v
+    return out
+
+
+def _currency(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("Invalid currency")
+    code = value.lower()
+    if code not in SUPPORTED_CURRENCIES:
+        raise ValueError(
+            f"Invalid currency: {value}. Billfold supports the ISO 4217 currencies Stripe supports, "
+            "in lowercase (e.g. usd, eur, gbp)."
+        )
+    return code
+
+
+def _expand(value: Any) -> Any:
+    if isinstance(value, str):
+        return [value]
+    return value
+
+
+Metadata = Annotated[dict[str, str], BeforeValidator(_metadata)]
+Currency = Annotated[str, BeforeValidator(_currency)]
+Expand = Annotated[list[str], BeforeValidator(_expand)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+def merge_metadata(current: dict[str, str], update: dict[str, str] | None, *, given: bool) -> dict[str, str]:
+    """Stripe's metadata update rule: keys merge; a key sent as "" is removed; ``metadata=""`` clears all."""
+    if not given or update is None:
+        return current
+    if update == {}:
+        return {}
+    merged = dict(current)
+    for k, v in update.items():
+        if v == "":
+            merged.pop(k, None)
+        else:
+            merged[k] = v
+    if len(merged) > METADATA_MAX_KEYS:
+        raise InvalidRequest(f"Invalid metadata: metadata can have up to {METADATA_MAX_KEYS} keys", param="metadata")
+    return merged
+
+
+class ListParams(Params):
+    limit: Annotated[int, Field(ge=1, le=100)] = 10
+    starting_after: str | None = None
+    ending_before: str | None = None
+    expand: Expand = []
+    created: Any = None
+
+
+def created_filter(value: Any) -> dict[str, int]:
+    """``created=123`` or ``created[gte]=...`` (gt, gte, lt, lte) as a dict of bounds."""
+    if value is None:
+        return {}
+    if isinstance(value, str | int):
+        try:
+            return {"gte": int(value), "lte": int(value)}
+        except ValueError:
+            raise InvalidRequest(f"Invalid integer: {value}", param="created") from None
+    if isinstance(value, dict):
+        out: dict[str, int] = {}
+        for k, v in value.items():
+            if k not in ("gt", "gte", "lt", "lte"):
+                raise InvalidRequest(f"Received unknown parameter: created[{k}]", param=f"created[{k}]")
+            try:
+                out[k] = int(v)
+            except (TypeError, ValueError):
+                raise InvalidRequest(f"Invalid integer: {v}", param=f"created[{k}]") from None
+        return out
+    raise InvalidRequest("Invalid created: must be an integer or a hash of gt, gte, lt, lte", param="created")
+
+
+def given_values(p: Params) -> dict[str, Any]:
+    """The parameters the caller sent, as plain values (nested models dumped, unset fields left out)."""
+    return {k: _dump(getattr(p, k)) for k in p.model_fields_set}
+
+
+def _dump(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_dump(x) for x in v]
+    if isinstance(v, Params):
+        return {k: _dump(getattr(v, k)) for k in v.model_fields_set}
+    if isinstance(v, dict):
+        return {k: _dump(x) for k, x in v.items()}
+    return v

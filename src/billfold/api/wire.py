@@ -1,0 +1,94 @@
+"""Stripe's v1 wire encoding: form bodies and query strings with bracketed keys, decoded to nested values.
+
+``items[0][price]=p&expand[]=customer&metadata[k]=v`` becomes
+``{"items": [{"price": "p"}], "expand": ["customer"], "metadata": {"k": "v"}}``. Dicts whose keys are all
+integers become lists ordered by index (the SDK encodes lists that way); ``a[]`` appends.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from billfold.app.errors import InvalidRequest
+
+_SEGMENT = re.compile(r"\[([^\[\]]*)\]")
+_APPEND = object()
+
+
+def _split_key(key: str) -> list[str]:
+    head, bracket, _rest = key.partition("[")
+    if not bracket:
+        return [key]
+    tail = key[len(head) :]
+    segments = _SEGMENT.findall(tail)
+    if "".join(f"[{s}]" for s in segments) != tail or not head:
+        raise InvalidRequest(f"Invalid parameter name: {key}", param=key)
+    return [head, *segments]
+
+
+def decode_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        path = _split_key(key)
+        node: Any = root
+        for i, seg in enumerate(path):
+            last = i == len(path) - 1
+            if seg == "":
+                if not isinstance(node, dict):
+                    raise InvalidRequest(f"Invalid array parameter: {key}", param=path[0])
+                appendix = node.setdefault("__append__", [])
+                if last:
+                    appendix.append(value)
+                    break
+                appendix.append({})
+                node = appendix[-1]
+                continue
+            if last:
+                if isinstance(node.get(seg), dict) and node[seg]:
+                    raise InvalidRequest(f"Invalid parameter: {key} cannot be both a value and a hash", param=key)
+                node[seg] = value
+            else:
+                child = node.get(seg)
+                if child is None or child == "":
+                    child = {}
+                    node[seg] = child
+                elif not isinstance(child, dict):
+                    raise InvalidRequest(f"Invalid parameter: {key} cannot be both a value and a hash", param=key)
+                node = child
+    return _listify(root)
+
+
+def _listify(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    if "__append__" in node and len(node) == 1:
+        return [_listify(v) for v in node["__append__"]]
+    if node and all(k.isdigit() for k in node):
+        return [_listify(node[k]) for k in sorted(node, key=int)]
+    return {k: _listify(v) for k, v in node.items() if k != "__append__"}
+
+
+def decode_form(body: bytes) -> dict[str, Any]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("The request body is not valid UTF-8.") from exc
+    return decode_pairs(parse_qsl(text, keep_blank_values=True))
+
+
+def decode_json(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body or b"{}")
+    except ValueError as exc:
+        raise InvalidRequest("Invalid JSON received in the request body.") from exc
+    if not isinstance(value, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return value
+
+
+def decode_query(query: str) -> dict[str, Any]:
+    return decode_pairs(parse_qsl(query, keep_blank_values=True))

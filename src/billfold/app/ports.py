@@ -1,0 +1,139 @@
+"""The ports use cases need: a clock, and a unit of work over the object store.
+
+Adapters implement these (``billfold.adapters``); tests may substitute fakes. Every use case runs inside one
+unit of work, so its domain rows, its ``evt_`` event and its audit row commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Doc = dict[str, Any]
+
+
+class Clock(Protocol):
+    def now(self) -> int:
+        """Current time as Unix seconds."""
+        ...
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who acts, on which account and mode. Every object belongs to exactly one account and one mode."""
+
+    account_id: str
+    livemode: bool
+    actor: str = "system"
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Index:
+    """The promoted (queryable, constrained) columns of a stored object; the document holds the rest."""
+
+    customer: str | None = None
+    parent: str | None = None
+    lookup: str | None = None
+    active: bool | None = None
+    status: str | None = None
+    currency: str | None = None
+    test_clock: str | None = None
+
+
+INDEX_COLUMNS = ("customer", "parent", "lookup", "active", "status", "currency", "test_clock")
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A page request: equality filters on index columns (a tuple value means IN), a ``created`` range, cursors."""
+
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    created: Mapping[str, int] = field(default_factory=dict)
+    ids: Sequence[str] | None = None
+    limit: int = 10
+    starting_after: str | None = None
+    ending_before: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    data: list[Doc]
+    has_more: bool
+
+
+class Store(Protocol):
+    """Objects of one account and mode. An id of another account or mode is simply not found."""
+
+    scope: Scope
+
+    def get(self, object_type: str, object_id: str, *, for_update: bool = False) -> Doc | None: ...
+
+    def get_many(self, object_type: str, object_ids: Sequence[str]) -> dict[str, Doc]: ...
+
+    def insert(self, doc: Doc, index: Index, *, created: int | None = None) -> None: ...
+
+    def replace(self, doc: Doc, index: Index) -> None: ...
+
+    def delete(self, object_type: str, object_id: str) -> None: ...
+
+    def list(self, object_type: str, query: ListQuery) -> Page: ...
+
+    def iterate(self, object_type: str, filters: Mapping[str, Any]) -> Iterator[Doc]: ...
+
+    def record(self, event_type: str, obj: Doc, *, previous_attributes: Doc | None = None) -> Doc:
+        """Write the ``evt_`` event for a state change and its audit row, in this transaction."""
+        ...
+
+    def audit(self, action: str, object_type: str, object_id: str, data: Doc | None = None) -> None: ...
+
+    def remember_response(self, idempotency_key: str, response: StoredResponse) -> None:
+        """Store the response for an idempotency key in this transaction, so it commits with the change."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    def __call__(self, scope: Scope) -> AbstractContextManager[Store]: ...
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: str
+    account_id: str
+    livemode: bool
+
+
+class Accounts(Protocol):
+    """Tenants and their API keys. Keys are stored hashed; the secret is shown once, at creation."""
+
+    def ensure_account(self, name: str) -> str: ...
+
+    def create_key(self, account_id: str, livemode: bool) -> str: ...
+
+    def resolve_key(self, secret: str) -> KeyInfo | None: ...
+
+    def account_setting(self, account_id: str, name: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+
+
+class IdempotencyKeys(Protocol):
+    """The first response for an ``Idempotency-Key`` (per account and mode), replayed for retries."""
+
+    def claim(self, scope: Scope, key: str, request_hash: str) -> StoredResponse | None:
+        """Claim the key for this request, or return the stored response of an earlier identical one.
+
+        Raises IdempotencyConflict when the key was used with other parameters, IdempotencyInProgress while
+        another request holds it.
+        """
+        ...
+
+    def complete(self, scope: Scope, key: str, response: StoredResponse) -> None: ...
+
+    def release(self, scope: Scope, key: str) -> None: ...

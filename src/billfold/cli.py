@@ -1,0 +1,81 @@
+"""The ``billfold`` command line: serve the API, migrate the database, create API keys, run the demo."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Billfold: self-hosted subscription and usage billing with a Stripe-compatible API.",
+                  no_args_is_help=True)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+keys_app = typer.Typer(help="API key commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+console = Console()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8420,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the Stripe-compatible API. The schema is created or migrated first (BILLFOLD_DATABASE_URL)."""
+    import uvicorn
+
+    from billfold.main import build_app
+
+    logging.basicConfig(level=logging.INFO)
+    uvicorn.run(build_app(), host=host, port=port, log_level=log_level)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema of BILLFOLD_DATABASE_URL (default: a SQLite file under ./data)."""
+    from billfold.adapters.db.engine import default_database_url, make_engine
+    from billfold.adapters.db.migrate import current_revision, upgrade
+
+    engine = make_engine()
+    upgrade(engine)
+    console.print(f"database {default_database_url()} at revision {current_revision(engine)}")
+
+
+@keys_app.command("create")
+def keys_create(
+    mode: Annotated[str, typer.Option(help="test or live.")] = "test",
+    account: Annotated[str, typer.Option(help="Account (tenant) name; created on first use.")] = "default",
+) -> None:
+    """Create an API secret key; it is printed once, as the last line."""
+    from billfold.main import build_runtime
+
+    if mode not in ("test", "live"):
+        console.print("[red]--mode must be test or live[/red]")
+        raise typer.Exit(2)
+    runtime = build_runtime()
+    accounts = runtime.services.accounts
+    account_id = accounts.ensure_account(account)
+    secret = accounts.create_key(account_id, livemode=mode == "live")
+    console.print(f"account {account} ({account_id}), {mode} mode")
+    print(secret)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8420,
+    customers: Annotated[int, typer.Option(help="How many demo customers to seed.")] = 300,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API after seeding.")] = True,
+) -> None:
+    """Seed the reference customer's catalog and customers, print how to call the API, and serve."""
+    from billfold.demo import run_demo
+
+    run_demo(console, host=host, port=port, customers=customers)
+    if serve_after:
+        serve(host=host, port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    app()
