@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-app = typer.Typer(help="Billfold: self-hosted subscription and usage billing with a Stripe-compatible API.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Billfold: self-hosted subscription and usage billing with a Stripe-compatible API.",
+    no_args_is_help=True,
+)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 keys_app = typer.Typer(help="API key commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -67,7 +69,9 @@ def demo(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8420,
     customers: Annotated[int, typer.Option(help="How many demo customers to seed.")] = 300,
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API after seeding.")] = True,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API after seeding.")
+    ] = True,
 ) -> None:
     """Seed the reference customer's catalog and customers, print how to call the API, and serve."""
     from billfold.demo import run_demo

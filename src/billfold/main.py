@@ -23,7 +23,9 @@ class Runtime:
     services: Services
 
 
-def build_runtime(database_url: str | None = None, *, clock: Clock | None = None, migrate: bool = True) -> Runtime:
+def build_runtime(
+    database_url: str | None = None, *, clock: Clock | None = None, migrate: bool = True
+) -> Runtime:
     engine = make_engine(database_url)
     if migrate:
         upgrade(engine)

@@ -32,7 +32,11 @@ EXPANDABLE: dict[str, dict[str, str]] = {
         "default_payment_method": "payment_method",
     },
     "subscription_item": {},
-    "subscription_schedule": {"customer": "customer", "subscription": "subscription", "test_clock": "test_helpers.test_clock"},
+    "subscription_schedule": {
+        "customer": "customer",
+        "subscription": "subscription",
+        "test_clock": "test_helpers.test_clock",
+    },
     "invoice": {
         "customer": "customer",
         "test_clock": "test_helpers.test_clock",
@@ -48,7 +52,8 @@ def expand(store: Store, doc: Doc, paths: list[str]) -> Doc:
         parts = path.split(".")
         if len(parts) > MAX_DEPTH:
             raise InvalidRequest(
-                f"You cannot expand more than {MAX_DEPTH} levels of a property. Property: {path}", param="expand"
+                f"You cannot expand more than {MAX_DEPTH} levels of a property. Property: {path}",
+                param="expand",
             )
         _expand_path(store, doc, parts, path)
     return doc

@@ -141,7 +141,12 @@ async def read_params(request: Request) -> dict[str, Any]:
 
 def render(ctx: Ctx, result: Any, expand_paths: list[str]) -> Any:
     if isinstance(result, ListResult):
-        body: Any = {"object": "list", "data": result.page.data, "has_more": result.page.has_more, "url": result.url}
+        body: Any = {
+            "object": "list",
+            "data": result.page.data,
+            "has_more": result.page.has_more,
+            "url": result.url,
+        }
     elif isinstance(result, SearchResult):
         body = {
             "object": "search_result",
@@ -231,14 +236,19 @@ def _run(
     if key is not None:
         if len(key) > 255:
             return error_response(
-                InvalidRequest("Idempotency-Key must be at most 255 characters.", param="Idempotency-Key"), request_id
+                InvalidRequest("Idempotency-Key must be at most 255 characters.", param="Idempotency-Key"),
+                request_id,
             )
         try:
-            replay = services.idempotency.claim(scope, key, _request_hash(request.method, request.url.path, params))
+            replay = services.idempotency.claim(
+                scope, key, _request_hash(request.method, request.url.path, params)
+            )
         except BillfoldError as exc:
             return error_response(exc, request_id)
         if replay is not None:
-            resp = Response(content=replay.body, status_code=replay.status_code, media_type="application/json")
+            resp = Response(
+                content=replay.body, status_code=replay.status_code, media_type="application/json"
+            )
             resp.headers["Idempotent-Replayed"] = "true"
             resp.headers["Stripe-Version"] = API_VERSION
             resp.headers["Request-Id"] = request_id or ""

@@ -35,15 +35,40 @@ class Params(BaseModel):
         return set(self.model_fields_set)
 
 
+_TAG_NAMES = {
+    "str",
+    "int",
+    "bool",
+    "float",
+    "decimal",
+    "list",
+    "dict",
+    "none",
+    "is-instance",
+    "json-or-python",
+}
+
+
+def _is_tag(part: int | str) -> bool:
+    """Union members and validators show up in pydantic locations; they are not parameter names."""
+    if isinstance(part, int):
+        return False
+    return (
+        part.startswith("function-") or part[:1].isupper() or "[" in part or "'" in part or part in _TAG_NAMES
+    )
+
+
 def param_name(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
+    parts = [str(p) for p in loc if not _is_tag(p)]
     if not parts:
         return ""
     return parts[0] + "".join(f"[{p}]" for p in parts[1:])
 
 
 def to_invalid_request(exc: ValidationError) -> InvalidRequest:
-    err = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    # In a union (e.g. a hash or "" to unset) report the member that got furthest, not the "" alternative.
+    err = max(errors, key=lambda e: (e["type"] != "literal_error", len(e["loc"])))
     param = param_name(tuple(err["loc"]))
     kind = err["type"]
     value = err.get("input")
@@ -61,8 +86,9 @@ def to_invalid_request(exc: ValidationError) -> InvalidRequest:
     if kind in ("greater_than_equal", "greater_than"):
         bound = ctx.get("ge", ctx.get("gt"))
         return InvalidRequest(
-            f"Invalid {param}: must be greater than or equal to {bound}" if "ge" in ctx else
-            f"Invalid {param}: must be greater than {bound}",
+            f"Invalid {param}: must be greater than or equal to {bound}"
+            if "ge" in ctx
+            else f"Invalid {param}: must be greater than {bound}",
             param=param,
             code="parameter_invalid_integer",
         )
@@ -73,7 +99,9 @@ def to_invalid_request(exc: ValidationError) -> InvalidRequest:
         expected = ctx.get("expected", "")
         return InvalidRequest(f"Invalid {param}: must be one of {expected}", param=param)
     if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return InvalidRequest(f"Invalid object: {param} must be a hash (e.g. {param}[key]=value)", param=param)
+        return InvalidRequest(
+            f"Invalid object: {param} must be a hash (e.g. {param}[key]=value)", param=param
+        )
     if kind in ("list_type",):
         return InvalidRequest(f"Invalid array: {param} must be an array", param=param)
     if kind in ("string_type",):
@@ -82,6 +110,12 @@ def to_invalid_request(exc: ValidationError) -> InvalidRequest:
         return InvalidRequest(
             f"Invalid string: {param} must be at most {ctx.get('max_length')} characters", param=param
         )
+    if kind == "too_long":
+        return InvalidRequest(
+            f"Invalid array: {param} can have at most {ctx.get('max_length')} items", param=param
+        )
+    if kind == "string_pattern_mismatch":
+        return InvalidRequest(f"Invalid {param}: {value!r} does not have the expected format", param=param)
     if kind in ("string_too_short",):
         return InvalidRequest(f"Invalid {param}: must not be empty", param=param)
     if kind == "value_error":
@@ -101,7 +135,9 @@ def _metadata(value: Any) -> Any:
     out: dict[str, str] = {}
     for k, v in value.items():
         if len(k) > METADATA_MAX_KEY:
-            raise ValueError(f"Invalid metadata: keys can be at most {METADATA_MAX_KEY} characters ({k[:50]})")
+            raise ValueError(
+                f"Invalid metadata: keys can be at most {METADATA_MAX_KEY} characters ({k[:50]})"
+            )
         if "[" in k or "]" in k:
             raise ValueError(f"Invalid metadata: keys may not contain square brackets ({k})")
         if isinstance(v, bool | int):
@@ -132,6 +168,13 @@ def _expand(value: Any) -> Any:
     return value
 
 
+def _empty_to_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+# ``param=""`` unsets an optional hash or string on update (Stripe). Given + None means "unset".
+EmptyIsNone = BeforeValidator(_empty_to_none)
+
 Metadata = Annotated[dict[str, str], BeforeValidator(_metadata)]
 Currency = Annotated[str, BeforeValidator(_currency)]
 Expand = Annotated[list[str], BeforeValidator(_expand)]
@@ -151,7 +194,9 @@ def merge_metadata(current: dict[str, str], update: dict[str, str] | None, *, gi
         else:
             merged[k] = v
     if len(merged) > METADATA_MAX_KEYS:
-        raise InvalidRequest(f"Invalid metadata: metadata can have up to {METADATA_MAX_KEYS} keys", param="metadata")
+        raise InvalidRequest(
+            f"Invalid metadata: metadata can have up to {METADATA_MAX_KEYS} keys", param="metadata"
+        )
     return merged
 
 

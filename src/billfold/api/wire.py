@@ -49,7 +49,9 @@ def decode_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
                 continue
             if last:
                 if isinstance(node.get(seg), dict) and node[seg]:
-                    raise InvalidRequest(f"Invalid parameter: {key} cannot be both a value and a hash", param=key)
+                    raise InvalidRequest(
+                        f"Invalid parameter: {key} cannot be both a value and a hash", param=key
+                    )
                 node[seg] = value
             else:
                 child = node.get(seg)
@@ -57,9 +59,12 @@ def decode_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
                     child = {}
                     node[seg] = child
                 elif not isinstance(child, dict):
-                    raise InvalidRequest(f"Invalid parameter: {key} cannot be both a value and a hash", param=key)
+                    raise InvalidRequest(
+                        f"Invalid parameter: {key} cannot be both a value and a hash", param=key
+                    )
                 node = child
-    return _listify(root)
+    decoded: dict[str, Any] = _listify(root)
+    return decoded
 
 
 def _listify(node: Any) -> Any:

@@ -50,8 +50,11 @@ CUSTOMER_FIELDS = (
 
 def _index(doc: Doc) -> Index:
     email = doc.get("email")
-    return Index(lookup=email.lower() if isinstance(email, str) else None, test_clock=doc.get("test_clock"),
-                 currency=doc.get("currency"))
+    return Index(
+        lookup=email.lower() if isinstance(email, str) else None,
+        test_clock=doc.get("test_clock"),
+        currency=doc.get("currency"),
+    )
 
 
 def get_customer(store: Store, customer_id: str, *, param: str = "id", allow_deleted: bool = False) -> Doc:
@@ -62,8 +65,10 @@ def get_customer(store: Store, customer_id: str, *, param: str = "id", allow_del
 
 
 def _invoice_settings(given: dict[str, Any] | None, current: Doc | None = None) -> Doc:
-    base: Doc = dict(current or {"custom_fields": None, "default_payment_method": None, "footer": None,
-                                 "rendering_options": None})
+    base: Doc = dict(
+        current
+        or {"custom_fields": None, "default_payment_method": None, "footer": None, "rendering_options": None}
+    )
     for k, v in (given or {}).items():
         base[k] = None if v == "" else v
     return base
@@ -115,8 +120,10 @@ def create_customer(store: Store, now: int, values: dict[str, Any]) -> Doc:
             doc[k] = v
     if len(tax_id_data) > 25:
         raise InvalidRequest("A customer can have at most 25 tax ids.", param="tax_id_data")
-    tax_ids = [_make_tax_id(store, customer_id, t["type"], t["value"], created, f"tax_id_data[{i}]")
-               for i, t in enumerate(tax_id_data)]
+    tax_ids = [
+        _make_tax_id(store, customer_id, t["type"], t["value"], created, f"tax_id_data[{i}]")
+        for i, t in enumerate(tax_id_data)
+    ]
     doc["tax_ids"] = _tax_id_list(customer_id, tax_ids)
     store.insert(doc, _index(doc), created=created)
     for t in tax_ids:
@@ -126,7 +133,7 @@ def create_customer(store: Store, now: int, values: dict[str, Any]) -> Doc:
 
 
 def _invoice_prefix(customer_id: str) -> str:
-    # Stripe gives each customer a 3–12 character prefix; ours is derived from the id, upper case.
+    # Stripe gives each customer a 3-12 character prefix; ours is derived from the id, upper case.
     return "".join(ch for ch in customer_id[4:] if ch.isalnum())[:8].upper()
 
 

@@ -49,7 +49,9 @@ def parse_query(text: str, fields: Iterable[str]) -> Query:
     while pos < len(text):
         m = _CLAUSE.match(text, pos)
         if m is None:
-            raise InvalidRequest(f"Invalid search query at position {pos}: {text[pos:pos + 30]!r}", param="query")
+            raise InvalidRequest(
+                f"Invalid search query at position {pos}: {text[pos : pos + 30]!r}", param="query"
+            )
         raw_field = m.group("field")
         key = None
         if "[" in raw_field:
@@ -72,7 +74,9 @@ def parse_query(text: str, fields: Iterable[str]) -> Query:
         if pos < len(text):
             j = re.compile(r"(AND|OR)\s+").match(text, pos)
             if j is None:
-                raise InvalidRequest(f"Invalid search query at position {pos}: expected AND or OR", param="query")
+                raise InvalidRequest(
+                    f"Invalid search query at position {pos}: expected AND or OR", param="query"
+                )
             joins.append(j.group(1))
             pos = j.end()
     if len(set(joins)) > 1:

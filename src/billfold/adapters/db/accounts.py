@@ -39,7 +39,10 @@ class SqlAccounts:
                 with conn.begin_nested():
                     conn.execute(
                         insert(accounts).values(
-                            id=account_id, name=name, created=self.clock.now(), settings={"invoice_prefix": None}
+                            id=account_id,
+                            name=name,
+                            created=self.clock.now(),
+                            settings={"invoice_prefix": None},
                         )
                     )
             except IntegrityError:

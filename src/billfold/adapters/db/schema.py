@@ -17,7 +17,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-
     UniqueConstraint,
     text,
 )
@@ -121,4 +120,3 @@ idempotency_keys = Table(
     UniqueConstraint("account_id", "livemode", "key", name="uq_idempotency_key"),
     Index("ix_idempotency_created", "created"),
 )
-

@@ -32,7 +32,9 @@ class SqlStore:
 
     # -- reads ------------------------------------------------------------------------------------------------
     def _scoped(self, object_type: str) -> Any:
-        return and_(_O.account_id == self.scope.account_id, _O.livemode == self.scope.livemode, _O.type == object_type)
+        return and_(
+            _O.account_id == self.scope.account_id, _O.livemode == self.scope.livemode, _O.type == object_type
+        )
 
     def get(self, object_type: str, object_id: str, *, for_update: bool = False) -> Doc | None:
         stmt = select(_O.doc, _O.deleted).where(self._scoped(object_type), _O.id == object_id)
@@ -49,7 +51,9 @@ class SqlStore:
         if not object_ids:
             return {}
         rows = self.conn.execute(
-            select(_O.id, _O.doc).where(self._scoped(object_type), _O.id.in_(list(object_ids)), _O.deleted.is_(False))
+            select(_O.id, _O.doc).where(
+                self._scoped(object_type), _O.id.in_(list(object_ids)), _O.deleted.is_(False)
+            )
         )
         return {r.id: dict(r.doc) for r in rows}
 
@@ -99,7 +103,11 @@ class SqlStore:
         return Page(docs, has_more)
 
     def iterate(self, object_type: str, filters: Mapping[str, Any]) -> Iterator[Doc]:
-        stmt = select(_O.doc).where(*self._where(object_type, filters)).order_by(_O.created.desc(), _O.seq.desc())
+        stmt = (
+            select(_O.doc)
+            .where(*self._where(object_type, filters))
+            .order_by(_O.created.desc(), _O.seq.desc())
+        )
         for row in self.conn.execute(stmt):
             yield dict(row.doc)
 
@@ -186,7 +194,9 @@ class SqlStore:
         self.conn.execute(
             update(idempotency_keys)
             .where(
-                c.account_id == self.scope.account_id, c.livemode == self.scope.livemode, c.key == idempotency_key
+                c.account_id == self.scope.account_id,
+                c.livemode == self.scope.livemode,
+                c.key == idempotency_key,
             )
             .values(status_code=response.status_code, body=response.body)
         )
@@ -209,7 +219,9 @@ def _conflict(doc: Doc, exc: IntegrityError) -> InvalidRequest:
         )
     if doc.get("object") in ("coupon", "product", "price", "tax_rate", "customer"):
         return InvalidRequest(
-            f"{str(doc.get('object')).capitalize()} already exists.", param="id", code="resource_already_exists"
+            f"{str(doc.get('object')).capitalize()} already exists.",
+            param="id",
+            code="resource_already_exists",
         )
     raise exc
 

@@ -13,7 +13,7 @@ from billfold.app.ports import Doc, ListQuery
 from billfold.app.search import compile_query, parse_query
 
 from ..framework import Ctx, ListResult, SearchResult, StripeRouter
-from ..params import ListParams, Metadata, Params, created_filter, given_values, merge_metadata
+from ..params import EmptyIsNone, ListParams, Metadata, Params, created_filter, given_values, merge_metadata
 
 router = StripeRouter()
 
@@ -44,15 +44,30 @@ class RenderingOptions(Params):
 
 
 class InvoiceSettings(Params):
-    custom_fields: Annotated[list[CustomField], Field(max_length=4)] | Literal[""] | None = None
+    custom_fields: Annotated[Annotated[list[CustomField], Field(max_length=4)] | None, EmptyIsNone] = None
     default_payment_method: str | None = None
     footer: str | None = None
-    rendering_options: RenderingOptions | Literal[""] | None = None
+    rendering_options: Annotated[RenderingOptions | None, EmptyIsNone] = None
 
 
 TaxIdType = Literal[
-    "eu_vat", "gb_vat", "au_abn", "au_arn", "br_cnpj", "br_cpf", "us_ein", "ca_bn", "ch_vat", "no_vat", "nz_gst",
-    "in_gst", "jp_cn", "sg_gst", "za_vat", "mx_rfc", "eu_oss_vat",
+    "eu_vat",
+    "gb_vat",
+    "au_abn",
+    "au_arn",
+    "br_cnpj",
+    "br_cpf",
+    "us_ein",
+    "ca_bn",
+    "ch_vat",
+    "no_vat",
+    "nz_gst",
+    "in_gst",
+    "jp_cn",
+    "sg_gst",
+    "za_vat",
+    "mx_rfc",
+    "eu_oss_vat",
 ]
 
 
@@ -62,7 +77,7 @@ class TaxIdData(Params):
 
 
 class CustomerFields(Params):
-    address: Address | Literal[""] | None = None
+    address: Annotated[Address | None, EmptyIsNone] = None
     balance: int | None = None
     business_name: str | None = None
     description: str | None = None
@@ -75,7 +90,7 @@ class CustomerFields(Params):
     next_invoice_sequence: Annotated[int, Field(ge=1)] | None = None
     phone: Annotated[str, Field(max_length=20)] | None = None
     preferred_locales: list[str] | Literal[""] | None = None
-    shipping: Shipping | Literal[""] | None = None
+    shipping: Annotated[Shipping | None, EmptyIsNone] = None
     tax_exempt: Literal["none", "exempt", "reverse", ""] | None = None
 
 
@@ -175,8 +190,13 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
         filters["test_clock"] = p.test_clock
     page = ctx.store.list(
         "customer",
-        ListQuery(filters=filters, created=created_filter(p.created), limit=p.limit,
-                  starting_after=p.starting_after, ending_before=p.ending_before),
+        ListQuery(
+            filters=filters,
+            created=created_filter(p.created),
+            limit=p.limit,
+            starting_after=p.starting_after,
+            ending_before=p.ending_before,
+        ),
     )
     return ListResult(page, "/v1/customers")
 
@@ -193,8 +213,12 @@ def list_tax_ids(ctx: Ctx, params: dict[str, Any], customer_id: str) -> ListResu
     uc.get_customer(ctx.store, customer_id)
     page = ctx.store.list(
         "tax_id",
-        ListQuery(filters={"customer": customer_id}, limit=p.limit, starting_after=p.starting_after,
-                  ending_before=p.ending_before),
+        ListQuery(
+            filters={"customer": customer_id},
+            limit=p.limit,
+            starting_after=p.starting_after,
+            ending_before=p.ending_before,
+        ),
     )
     return ListResult(page, f"/v1/customers/{customer_id}/tax_ids")
 

@@ -1,0 +1,1 @@
+"""Background loops: the scheduler that finds due billing work, and later webhook delivery."""
