@@ -1,6 +1,14 @@
 """One router per Stripe resource."""
 
 from ..framework import StripeRouter
-from . import customers
+from . import coupons, customers, events, prices, products, promotion_codes, tax_rates
 
-ROUTERS: list[StripeRouter] = [customers.router]
+ROUTERS: list[StripeRouter] = [
+    customers.router,
+    products.router,
+    prices.router,
+    coupons.router,
+    promotion_codes.router,
+    tax_rates.router,
+    events.router,
+]
