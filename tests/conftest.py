@@ -77,12 +77,15 @@ def server_url(runtime: Runtime) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    worker = runtime.worker(interval=0.05)
+    worker.start()
     deadline = time.monotonic() + 20
     while not server.started:
         if time.monotonic() > deadline:
             raise RuntimeError("Billfold test server did not start")
         time.sleep(0.02)
     yield f"http://127.0.0.1:{port}"
+    worker.stop()
     server.should_exit = True
     thread.join(timeout=10)
 

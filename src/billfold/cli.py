@@ -24,14 +24,42 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8420,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run the background worker in-process.")
+    ] = True,
 ) -> None:
     """Serve the Stripe-compatible API. The schema is created or migrated first (BILLFOLD_DATABASE_URL)."""
     import uvicorn
 
-    from billfold.main import build_app
+    from billfold.api.app import create_app
+    from billfold.main import build_runtime
 
     logging.basicConfig(level=logging.INFO)
-    uvicorn.run(build_app(), host=host, port=port, log_level=log_level)
+    runtime = build_runtime()
+    loop = runtime.worker() if worker else None
+    if loop is not None:
+        loop.start()
+    try:
+        uvicorn.run(create_app(runtime.services), host=host, port=port, log_level=log_level)
+    finally:
+        if loop is not None:
+            loop.stop()
+
+
+@app.command("worker")
+def worker_command(
+    interval: Annotated[float, typer.Option(help="Seconds to sleep when nothing is due.")] = 1.0,
+) -> None:
+    """Run the background worker alone (due billing work, test clock advances). Several may share PostgreSQL."""
+    from billfold.main import build_runtime
+
+    logging.basicConfig(level=logging.INFO)
+    loop = build_runtime().worker(interval=interval)
+    console.print("worker running; Ctrl-C to stop")
+    try:
+        loop.run_forever()
+    except KeyboardInterrupt:
+        loop.stop()
 
 
 @db_app.command("upgrade")
@@ -78,7 +106,7 @@ def demo(
 
     run_demo(console, host=host, port=port, customers=customers)
     if serve_after:
-        serve(host=host, port=port, log_level="warning")
+        serve(host=host, port=port, log_level="warning", worker=True)
 
 
 if __name__ == "__main__":

@@ -11,16 +11,21 @@ from billfold.adapters.clock import SystemClock
 from billfold.adapters.db.accounts import SqlAccounts, SqlIdempotencyKeys
 from billfold.adapters.db.engine import make_engine
 from billfold.adapters.db.migrate import upgrade
+from billfold.adapters.db.scheduler import SqlScheduler
 from billfold.adapters.db.store import SqlUnitOfWork
 from billfold.api.app import create_app
 from billfold.api.framework import Services
 from billfold.app.ports import Clock
+from billfold.worker.loop import Worker
 
 
 @dataclass
 class Runtime:
     engine: Engine
     services: Services
+
+    def worker(self, *, interval: float = 0.2) -> Worker:
+        return Worker(self.services.uow, SqlScheduler(self.engine), interval=interval)
 
 
 def build_runtime(

@@ -137,3 +137,18 @@ class IdempotencyKeys(Protocol):
     def complete(self, scope: Scope, key: str, response: StoredResponse) -> None: ...
 
     def release(self, scope: Scope, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class DueItem:
+    """A unit of due background work found across accounts: which account/mode and which object."""
+
+    account_id: str
+    livemode: bool
+    object_id: str
+
+
+class Scheduler(Protocol):
+    """Finds due work across all accounts (the worker's view; use cases stay scoped to one account)."""
+
+    def advancing_clocks(self) -> list[DueItem]: ...

@@ -1,7 +1,7 @@
 """One router per Stripe resource."""
 
 from ..framework import StripeRouter
-from . import coupons, customers, events, prices, products, promotion_codes, tax_rates
+from . import coupons, customers, events, prices, products, promotion_codes, tax_rates, test_clocks
 
 ROUTERS: list[StripeRouter] = [
     customers.router,
@@ -11,4 +11,5 @@ ROUTERS: list[StripeRouter] = [
     promotion_codes.router,
     tax_rates.router,
     events.router,
+    test_clocks.router,
 ]

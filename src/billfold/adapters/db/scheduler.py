@@ -1,0 +1,25 @@
+"""Cross-account queries that find due background work for the worker."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+
+from billfold.app.ports import DueItem
+
+from .schema import objects
+
+_O = objects.c
+
+
+class SqlScheduler:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def advancing_clocks(self) -> list[DueItem]:
+        stmt = (
+            select(_O.account_id, _O.livemode, _O.id)
+            .where(_O.type == "test_helpers.test_clock", _O.status == "advancing", _O.deleted.is_(False))
+            .order_by(_O.seq)
+        )
+        with self.engine.connect() as conn:
+            return [DueItem(r.account_id, bool(r.livemode), r.id) for r in conn.execute(stmt)]
