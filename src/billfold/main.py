@@ -13,6 +13,7 @@ from billfold.adapters.db.engine import make_engine
 from billfold.adapters.db.migrate import upgrade
 from billfold.adapters.db.scheduler import SqlScheduler
 from billfold.adapters.db.store import SqlUnitOfWork
+from billfold.adapters.processors.simulated import SimulatedProcessor
 from billfold.api.app import create_app
 from billfold.api.framework import Services
 from billfold.app.ports import Clock
@@ -25,7 +26,13 @@ class Runtime:
     services: Services
 
     def worker(self, *, interval: float = 0.2) -> Worker:
-        return Worker(self.services.uow, SqlScheduler(self.engine), interval=interval)
+        return Worker(
+            self.services.uow,
+            SqlScheduler(self.engine),
+            self.services.processor,
+            self.services.clock,
+            interval=interval,
+        )
 
 
 def build_runtime(
@@ -40,6 +47,7 @@ def build_runtime(
         accounts=SqlAccounts(engine, clock),
         idempotency=SqlIdempotencyKeys(engine, clock),
         clock=clock,
+        processor=SimulatedProcessor(),
     )
     return Runtime(engine=engine, services=services)
 

@@ -33,7 +33,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -421,6 +423,19 @@ def stop(dir: str | os.PathLike[str]) -> None:
     deadline = time.monotonic() + 10
     while _postmaster_pid(data) is not None and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def temporary_cluster(prefix: str = "billfold-pg-") -> Iterator[str]:
+    """Start a cluster in a fresh temp dir, yield its URL; stop it and delete the dir on exit."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield start(d)
+    finally:
+        try:
+            stop(d)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def psycopg_url(url: str) -> str:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billfold.app.errors import BillfoldError, InvalidRequest
+from billfold.ids import random_token
 
 from .framework import Services, error_response
 from .routers import ROUTERS
@@ -30,7 +31,8 @@ def create_app(services: Services) -> FastAPI:
                 InvalidRequest(
                     f"Unrecognized request URL ({request.method}: {request.url.path}). "
                     "See docs/api-compat.md for the endpoints Billfold supports."
-                ).with_status(404)
+                ).with_status(404),
+                "req_" + random_token(14),
             )
         err = BillfoldError(str(exc.detail))
         err.status = exc.status_code

@@ -59,10 +59,10 @@ def expand(store: Store, doc: Doc, paths: list[str]) -> Doc:
     return doc
 
 
-def _expand_path(store: Store, node: Any, parts: list[str], full: str) -> None:
+def _expand_path(store: Store, node: Any, parts: list[str], full: str, context: str | None = None) -> None:
     if isinstance(node, list):
         for item in node:
-            _expand_path(store, item, parts, full)
+            _expand_path(store, item, parts, full, context)
         return
     if not isinstance(node, dict):
         return
@@ -74,9 +74,13 @@ def _expand_path(store: Store, node: Any, parts: list[str], full: str) -> None:
         return
     if head not in node:
         raise InvalidRequest(f"This property cannot be expanded ({full}).", param="expand")
+    # A nested hash without its own ``object`` (e.g. a promotion code's ``promotion``) is named by its path.
+    obj_type = str(node.get("object") or context)
     value = node[head]
+    target = EXPANDABLE.get(obj_type, {}).get(head)
+    if target is None and not rest:
+        raise InvalidRequest(f"This property cannot be expanded ({full}).", param="expand")
     if isinstance(value, str):
-        target = EXPANDABLE.get(str(node.get("object")), {}).get(head)
         if target is None:
             raise InvalidRequest(f"This property cannot be expanded ({full}).", param="expand")
         found = store.get(target, value)
@@ -84,4 +88,5 @@ def _expand_path(store: Store, node: Any, parts: list[str], full: str) -> None:
             node[head] = found
             value = found
     if rest and value is not None:
-        _expand_path(store, value, rest, full)
+        child = None if isinstance(value, dict) and value.get("object") else f"{obj_type}.{head}"
+        _expand_path(store, value, rest, full, child)

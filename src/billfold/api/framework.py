@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -25,6 +25,7 @@ from billfold.app.ports import (
     Doc,
     IdempotencyKeys,
     Page,
+    PaymentProcessor,
     Scope,
     Store,
     StoredResponse,
@@ -45,6 +46,7 @@ class Services:
     accounts: Accounts
     idempotency: IdempotencyKeys
     clock: Clock
+    processor: PaymentProcessor
 
 
 @dataclass
@@ -218,6 +220,8 @@ def _endpoint(fn: Handler) -> Callable[[Request], Any]:
             return error_response(exc, request_id)
         path_params = dict(request.path_params)
         key = request.headers.get("idempotency-key") if request.method == "POST" else None
+        if key is not None:
+            scope = replace(scope, idempotency_key=key)
         return await run_in_threadpool(_run, services, scope, request, fn, params, path_params, key)
 
     return endpoint
@@ -254,13 +258,24 @@ def _run(
             resp.headers["Request-Id"] = request_id or ""
             return resp
     try:
+        committed_error: BillfoldError | None = None
         with services.uow(scope) as store:
             ctx = Ctx(store=store, scope=scope, clock=services.clock, services=services, url=request.url.path)
             paths = _expand_paths(params)
-            result = fn(ctx, params, **path_params)
-            body = json.dumps(render(ctx, result, paths), separators=(",", ":")).encode()
+            try:
+                result = fn(ctx, params, **path_params)
+            except BillfoldError as exc:
+                if not exc.commit_first:
+                    raise
+                committed_error = exc
+            if committed_error is None:
+                body = json.dumps(render(ctx, result, paths), separators=(",", ":")).encode()
+                status = 200
+            else:
+                body = json.dumps(error_body(committed_error), separators=(",", ":")).encode()
+                status = committed_error.status
             if key is not None:
-                store.remember_response(key, StoredResponse(200, body))
+                store.remember_response(key, StoredResponse(status, body))
     except BillfoldError as exc:
         if key is not None:
             services.idempotency.release(scope, key)
@@ -273,7 +288,7 @@ def _run(
         err.status = 500
         err.type = "api_error"
         return error_response(err, request_id)
-    resp = Response(content=body, status_code=200, media_type="application/json")
+    resp = Response(content=body, status_code=status, media_type="application/json")
     resp.headers["Stripe-Version"] = API_VERSION
     resp.headers["Request-Id"] = request_id or ""
     if key is not None:

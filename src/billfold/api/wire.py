@@ -16,7 +16,8 @@ from urllib.parse import parse_qsl
 from billfold.app.errors import InvalidRequest
 
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
-_APPEND = object()
+# Values of ``a[]`` are collected under this key, which no parameter name (a str) can equal.
+_APPEND = None
 
 
 def _split_key(key: str) -> list[str]:
@@ -40,7 +41,7 @@ def decode_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
             if seg == "":
                 if not isinstance(node, dict):
                     raise InvalidRequest(f"Invalid array parameter: {key}", param=path[0])
-                appendix = node.setdefault("__append__", [])
+                appendix = node.setdefault(_APPEND, [])
                 if last:
                     appendix.append(value)
                     break
@@ -63,18 +64,24 @@ def decode_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
                         f"Invalid parameter: {key} cannot be both a value and a hash", param=key
                     )
                 node = child
-    decoded: dict[str, Any] = _listify(root)
-    return decoded
+    # The root is always a hash of parameter names, even when every name looks like a number.
+    return {k: _listify(v) for k, v in root.items()}
+
+
+def _is_index(key: str) -> bool:
+    return key.isascii() and key.isdigit()
 
 
 def _listify(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
-    if "__append__" in node and len(node) == 1:
-        return [_listify(v) for v in node["__append__"]]
-    if node and all(k.isdigit() for k in node):
+    if _APPEND in node:
+        if len(node) > 1:
+            raise InvalidRequest("Invalid array: a parameter cannot mix `a[]` and `a[0]`/`a[key]` forms.")
+        return [_listify(v) for v in node[_APPEND]]
+    if node and all(_is_index(k) for k in node):
         return [_listify(node[k]) for k in sorted(node, key=int)]
-    return {k: _listify(v) for k, v in node.items() if k != "__append__"}
+    return {k: _listify(v) for k, v in node.items()}
 
 
 def decode_form(body: bytes) -> dict[str, Any]:
@@ -82,7 +89,14 @@ def decode_form(body: bytes) -> dict[str, Any]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidRequest("The request body is not valid UTF-8.") from exc
-    return decode_pairs(parse_qsl(text, keep_blank_values=True))
+    return decode_pairs(_parse_qsl(text))
+
+
+def _parse_qsl(text: str) -> list[tuple[str, str]]:
+    try:
+        return parse_qsl(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("The request contains percent-encoded bytes that are not valid UTF-8.") from exc
 
 
 def decode_json(body: bytes) -> dict[str, Any]:
@@ -96,4 +110,4 @@ def decode_json(body: bytes) -> dict[str, Any]:
 
 
 def decode_query(query: str) -> dict[str, Any]:
-    return decode_pairs(parse_qsl(query, keep_blank_values=True))
+    return decode_pairs(_parse_qsl(query))

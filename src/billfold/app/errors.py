@@ -10,6 +10,9 @@ from __future__ import annotations
 class BillfoldError(Exception):
     status = 400
     type = "invalid_request_error"
+    # When True, the unit of work commits what it did before the error is answered (a declined payment attempt
+    # is a fact worth keeping: attempt_count, invoice.payment_failed).
+    commit_first = False
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -56,3 +59,4 @@ class IdempotencyInProgress(BillfoldError):
 class CardDeclined(BillfoldError):
     status = 402
     type = "card_error"
+    commit_first = True

@@ -28,6 +28,7 @@ class Scope:
     livemode: bool
     actor: str = "system"
     request_id: str | None = None
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,10 @@ class Index:
     status: str | None = None
     currency: str | None = None
     test_clock: str | None = None
+    due_at: int | None = None
 
 
-INDEX_COLUMNS = ("customer", "parent", "lookup", "active", "status", "currency", "test_clock")
+INDEX_COLUMNS = ("customer", "parent", "lookup", "active", "status", "currency", "test_clock", "due_at")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,19 @@ class Store(Protocol):
         ...
 
     def audit(self, action: str, object_type: str, object_id: str, data: Doc | None = None) -> None: ...
+
+    def claim_period(self, subscription_id: str, period_start: int, invoice_id: str) -> bool:
+        """Record that ``invoice_id`` bills this subscription period; False if another invoice already does."""
+        ...
+
+    def next_invoice_number(self, prefix: str, invoice_id: str) -> str:
+        """The next gapless number for the prefix (``PREFIX-0001``), reserved in this transaction."""
+        ...
+
+    def due(self, object_type: str, until: int, *, test_clock: str | None) -> Sequence[Doc]:
+        """Objects of this type whose ``due_at`` is at or before ``until``, earliest first, for one test clock
+        (or, with None, those on no test clock)."""
+        ...
 
     def remember_response(self, idempotency_key: str, response: StoredResponse) -> None:
         """Store the response for an idempotency key in this transaction, so it commits with the change."""
@@ -152,3 +167,23 @@ class Scheduler(Protocol):
     """Finds due work across all accounts (the worker's view; use cases stay scoped to one account)."""
 
     def advancing_clocks(self) -> list[DueItem]: ...
+
+    def due_subscriptions(self, until: int, limit: int) -> list[DueItem]:
+        """Subscriptions and invoices on no test clock whose next action is due, across accounts."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    succeeded: bool
+    charge_id: str | None = None
+    decline_code: str | None = None
+    message: str | None = None
+
+
+class PaymentProcessor(Protocol):
+    """Collects money for an invoice. The simulated processor understands Stripe's test payment methods."""
+
+    def charge(
+        self, *, payment_method: str, amount: int, currency: str, customer: str, idempotency_key: str
+    ) -> ChargeResult: ...

@@ -1,7 +1,8 @@
 """The worker: a loop that finds due work and hands it to the use cases, one unit of work per item.
 
 It runs as ``billfold worker`` or inside ``billfold serve`` (single-process mode). Several workers may share one
-PostgreSQL: each item is re-checked under a row lock inside its own transaction, so it is processed once.
+PostgreSQL: each item is re-read under a row lock inside its own transaction and skipped when no longer due, and the
+period claim is a unique constraint, so a period is never billed twice.
 """
 
 from __future__ import annotations
@@ -9,19 +10,34 @@ from __future__ import annotations
 import logging
 import threading
 
-from billfold.app import test_clocks
-from billfold.app.ports import Scheduler, Scope, UnitOfWork
+from billfold.app import billing, test_clocks
+from billfold.app.ports import Clock, PaymentProcessor, Scheduler, Scope, Store, UnitOfWork
 
 log = logging.getLogger("billfold.worker")
 
 
 class Worker:
-    def __init__(self, uow: UnitOfWork, scheduler: Scheduler, *, interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        scheduler: Scheduler,
+        processor: PaymentProcessor,
+        clock: Clock,
+        *,
+        interval: float = 0.2,
+        batch: int = 500,
+    ) -> None:
         self.uow = uow
         self.scheduler = scheduler
+        self.processor = processor
+        self.clock = clock
         self.interval = interval
+        self.batch = batch
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _clock_work(self, store: Store, clock: dict[str, object], until: int) -> None:
+        billing.run_due(store, until, str(clock["id"]), self.processor)
 
     def run_once(self) -> int:
         """Process everything due now; returns how many items were processed."""
@@ -30,10 +46,23 @@ class Worker:
             scope = Scope(account_id=item.account_id, livemode=item.livemode, actor="worker")
             try:
                 with self.uow(scope) as store:
-                    test_clocks.finish_advance(store, item.object_id, None)
+                    test_clocks.finish_advance(store, item.object_id, self._clock_work)
                 done += 1
             except Exception:
                 log.exception("advancing test clock %s failed", item.object_id)
+        done += self.bill_run(self.clock.now())
+        return done
+
+    def bill_run(self, now: int) -> int:
+        """Renewals and draft finalizations due by ``now`` for objects on no test clock, one transaction each."""
+        done = 0
+        for item in self.scheduler.due_subscriptions(now, self.batch):
+            scope = Scope(account_id=item.account_id, livemode=item.livemode, actor="worker")
+            try:
+                with self.uow(scope) as store:
+                    done += billing.run_due_object(store, item.object_id, now, self.processor)
+            except Exception:
+                log.exception("due work on %s failed", item.object_id)
         return done
 
     def run_forever(self) -> None:

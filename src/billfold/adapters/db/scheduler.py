@@ -23,3 +23,19 @@ class SqlScheduler:
         )
         with self.engine.connect() as conn:
             return [DueItem(r.account_id, bool(r.livemode), r.id) for r in conn.execute(stmt)]
+
+    def due_subscriptions(self, until: int, limit: int) -> list[DueItem]:
+        stmt = (
+            select(_O.account_id, _O.livemode, _O.id)
+            .where(
+                _O.type.in_(("subscription", "invoice")),
+                _O.due_at.is_not(None),
+                _O.due_at <= until,
+                _O.test_clock.is_(None),
+                _O.deleted.is_(False),
+            )
+            .order_by(_O.due_at, _O.seq)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [DueItem(r.account_id, bool(r.livemode), r.id) for r in conn.execute(stmt)]

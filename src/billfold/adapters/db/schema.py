@@ -50,7 +50,7 @@ objects = Table(
     "objects",
     metadata,
     Column("seq", SeqInt, primary_key=True, autoincrement=True),
-    Column("id", String(80), nullable=False, unique=True),
+    Column("id", String(80), nullable=False),
     Column("account_id", String(40), nullable=False),
     Column("livemode", Boolean, nullable=False),
     Column("type", String(60), nullable=False),
@@ -63,11 +63,16 @@ objects = Table(
     Column("status", String(60)),
     Column("currency", String(3)),
     Column("test_clock", String(80)),
+    # When this object next needs the worker (a renewal, a draft to finalize, a trial end); NULL when never.
+    Column("due_at", BigInteger),
     Column("doc", JSON, nullable=False),
+    # Ids are unique per account, mode and type: a caller-chosen coupon id in one account says nothing of another's.
+    UniqueConstraint("account_id", "livemode", "type", "id", name="uq_objects_scoped_id"),
     Index("ix_objects_scope_type_created", "account_id", "livemode", "type", "created", "seq"),
     Index("ix_objects_customer", "account_id", "livemode", "customer", "type"),
     Index("ix_objects_parent", "account_id", "livemode", "parent", "type"),
     Index("ix_objects_lookup", "account_id", "livemode", "type", "lookup"),
+    Index("ix_objects_due", "due_at", "type"),
     # A price lookup_key names at most one active price per account and mode (Stripe's rule).
     Index(
         "uq_objects_price_lookup_key",
@@ -104,6 +109,41 @@ audit_log = Table(
     Column("object_id", String(80), nullable=False),
     Column("data", JSON),
     Index("ix_audit_object", "account_id", "object_id"),
+)
+
+# One invoice per subscription and billing period: the bill run, a retry, a second worker or a crashed-and-restarted
+# worker can never bill the same period twice, because this insert fails.
+billing_periods = Table(
+    "billing_periods",
+    metadata,
+    Column("account_id", String(40), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("subscription_id", String(80), nullable=False),
+    Column("period_start", BigInteger, nullable=False),
+    Column("invoice_id", String(80), nullable=False),
+    UniqueConstraint("account_id", "livemode", "subscription_id", "period_start", name="uq_billing_period"),
+)
+
+# Gapless invoice numbers per account, mode and prefix: the counter row is locked while a number is taken, and the
+# numbers themselves are unique.
+invoice_sequences = Table(
+    "invoice_sequences",
+    metadata,
+    Column("account_id", String(40), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("prefix", String(40), nullable=False),
+    Column("next_number", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "livemode", "prefix", name="uq_invoice_sequence"),
+)
+
+invoice_numbers = Table(
+    "invoice_numbers",
+    metadata,
+    Column("account_id", String(40), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("number", String(80), nullable=False),
+    Column("invoice_id", String(80), nullable=False, unique=True),
+    UniqueConstraint("account_id", "livemode", "number", name="uq_invoice_number"),
 )
 
 idempotency_keys = Table(

@@ -18,7 +18,7 @@ from billfold.app.ports import INDEX_COLUMNS, Clock, Doc, Index, ListQuery, Page
 from billfold.ids import new_id
 from billfold.version import API_VERSION
 
-from .schema import audit_log, idempotency_keys, objects
+from .schema import audit_log, billing_periods, idempotency_keys, invoice_numbers, invoice_sequences, objects
 
 _O = objects.c
 
@@ -167,7 +167,7 @@ class SqlStore:
             "data": data,
             "livemode": self.scope.livemode,
             "pending_webhooks": 0,
-            "request": {"id": self.scope.request_id, "idempotency_key": None},
+            "request": {"id": self.scope.request_id, "idempotency_key": self.scope.idempotency_key},
             "type": event_type,
         }
         self.insert(event, Index(parent=obj.get("id"), status=event_type), created=now)
@@ -188,6 +188,64 @@ class SqlStore:
                 data=data,
             )
         )
+
+    def claim_period(self, subscription_id: str, period_start: int, invoice_id: str) -> bool:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    insert(billing_periods).values(
+                        account_id=self.scope.account_id,
+                        livemode=self.scope.livemode,
+                        subscription_id=subscription_id,
+                        period_start=period_start,
+                        invoice_id=invoice_id,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def next_invoice_number(self, prefix: str, invoice_id: str) -> str:
+        c = invoice_sequences.c
+        where = and_(
+            c.account_id == self.scope.account_id, c.livemode == self.scope.livemode, c.prefix == prefix
+        )
+        stmt = select(c.next_number).where(where)
+        if self._for_update:
+            stmt = stmt.with_for_update()
+        row = self.conn.execute(stmt).first()
+        if row is None:
+            try:
+                with self.conn.begin_nested():
+                    self.conn.execute(
+                        insert(invoice_sequences).values(
+                            account_id=self.scope.account_id,
+                            livemode=self.scope.livemode,
+                            prefix=prefix,
+                            next_number=1,
+                        )
+                    )
+            except IntegrityError:
+                pass
+            row = self.conn.execute(stmt).one()
+        number = int(row.next_number)
+        self.conn.execute(update(invoice_sequences).where(where).values(next_number=number + 1))
+        formatted = f"{prefix}-{number:04d}"
+        self.conn.execute(
+            insert(invoice_numbers).values(
+                account_id=self.scope.account_id,
+                livemode=self.scope.livemode,
+                number=formatted,
+                invoice_id=invoice_id,
+            )
+        )
+        return formatted
+
+    def due(self, object_type: str, until: int, *, test_clock: str | None) -> Sequence[Doc]:
+        conds = [self._scoped(object_type), _O.deleted.is_(False), _O.due_at.is_not(None), _O.due_at <= until]
+        conds.append(_O.test_clock == test_clock if test_clock else _O.test_clock.is_(None))
+        stmt = select(_O.doc).where(*conds).order_by(_O.due_at, _O.seq)
+        return [dict(r.doc) for r in self.conn.execute(stmt)]
 
     def remember_response(self, idempotency_key: str, response: StoredResponse) -> None:
         c = idempotency_keys.c

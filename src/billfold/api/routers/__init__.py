@@ -1,7 +1,18 @@
 """One router per Stripe resource."""
 
 from ..framework import StripeRouter
-from . import coupons, customers, events, prices, products, promotion_codes, tax_rates, test_clocks
+from . import (
+    coupons,
+    customers,
+    events,
+    invoices,
+    prices,
+    products,
+    promotion_codes,
+    subscriptions,
+    tax_rates,
+    test_clocks,
+)
 
 ROUTERS: list[StripeRouter] = [
     customers.router,
@@ -12,4 +23,6 @@ ROUTERS: list[StripeRouter] = [
     tax_rates.router,
     events.router,
     test_clocks.router,
+    subscriptions.router,
+    invoices.router,
 ]

@@ -1,0 +1,1 @@
+"""Payment processors behind the PaymentProcessor port."""

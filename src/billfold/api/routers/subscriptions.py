@@ -1,0 +1,186 @@
+"""/v1/subscriptions and /v1/subscription_items."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from billfold.app import billing
+from billfold.app import subscriptions as uc
+from billfold.app.errors import ResourceMissing
+from billfold.app.ports import Doc, ListQuery
+
+from ..framework import Ctx, ListResult, StripeRouter
+from ..params import EmptyIsNone, ListParams, Metadata, Params, created_filter, given_values
+
+router = StripeRouter()
+
+
+class DiscountParam(Params):
+    coupon: str | None = None
+    promotion_code: str | None = None
+    discount: str | None = None
+
+
+class ItemParam(Params):
+    price: str | None = None
+    quantity: Annotated[int, Field(ge=0)] | None = None
+    metadata: Metadata | None = None
+    tax_rates: Annotated[list[str] | None, EmptyIsNone] = None
+    discounts: Annotated[list[DiscountParam] | None, EmptyIsNone] = None
+
+
+class TrialEndBehavior(Params):
+    missing_payment_method: Literal["cancel", "create_invoice", "pause"]
+
+
+class TrialSettings(Params):
+    end_behavior: TrialEndBehavior
+
+
+class SubscriptionCreate(Params):
+    customer: str
+    items: Annotated[list[ItemParam], Field(min_length=1, max_length=20)]
+    billing_cycle_anchor: int | None = None
+    cancel_at: int | None = None
+    cancel_at_period_end: bool | None = None
+    collection_method: Literal["charge_automatically", "send_invoice"] | None = None
+    currency: str | None = None
+    days_until_due: Annotated[int, Field(ge=0, le=365)] | None = None
+    default_payment_method: str | None = None
+    default_tax_rates: Annotated[list[str] | None, EmptyIsNone] = None
+    description: Annotated[str, Field(max_length=500)] | None = None
+    discounts: Annotated[list[DiscountParam] | None, EmptyIsNone] = None
+    metadata: Metadata | None = None
+    payment_behavior: (
+        Literal["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"]
+        | None
+    ) = None
+    proration_behavior: Literal["always_invoice", "create_prorations", "none"] | None = None
+    trial_end: int | Literal["now"] | None = None
+    trial_period_days: Annotated[int, Field(ge=0)] | None = None
+    trial_settings: TrialSettings | None = None
+
+
+class SubscriptionList(ListParams):
+    customer: str | None = None
+    price: str | None = None
+    status: (
+        Literal[
+            "active",
+            "all",
+            "canceled",
+            "ended",
+            "incomplete",
+            "incomplete_expired",
+            "past_due",
+            "paused",
+            "trialing",
+            "unpaid",
+        ]
+        | None
+    ) = None
+    collection_method: Literal["charge_automatically", "send_invoice"] | None = None
+    test_clock: str | None = None
+
+
+@router.post("/v1/subscriptions")
+def create(ctx: Ctx, params: dict[str, Any]) -> Doc:
+    p = SubscriptionCreate.parse(params)
+    return billing.start_subscription(ctx.store, ctx.clock.now(), given_values(p), ctx.services.processor)
+
+
+@router.get("/v1/subscriptions/{subscription_id}")
+def retrieve(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
+    Params.parse(params)
+    return uc.get_subscription(ctx.store, subscription_id)
+
+
+@router.get("/v1/subscriptions")
+def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
+    p = SubscriptionList.parse(params)
+    filters: dict[str, Any] = {}
+    if p.customer:
+        filters["customer"] = p.customer
+    if p.test_clock:
+        filters["test_clock"] = p.test_clock
+    if p.status is None:
+        filters["status"] = uc.ACTIVE_STATUSES
+    elif p.status == "ended":
+        filters["status"] = ("canceled", "incomplete_expired")
+    elif p.status != "all":
+        filters["status"] = p.status
+    page = ctx.store.list(
+        "subscription",
+        ListQuery(
+            filters=filters,
+            created=created_filter(p.created),
+            limit=p.limit,
+            starting_after=p.starting_after,
+            ending_before=p.ending_before,
+        ),
+    )
+    return ListResult(page, "/v1/subscriptions")
+
+
+@router.get("/v1/subscription_items/{item_id}")
+def retrieve_item(ctx: Ctx, params: dict[str, Any], item_id: str) -> Doc:
+    Params.parse(params)
+    doc = ctx.store.get("subscription_item", item_id)
+    if doc is None or doc.get("deleted"):
+        raise ResourceMissing("subscription_item", item_id)
+    return doc
+
+
+class ItemList(ListParams):
+    subscription: str
+
+
+@router.get("/v1/subscription_items")
+def list_items(ctx: Ctx, params: dict[str, Any]) -> ListResult:
+    p = ItemList.parse(params)
+    uc.get_subscription(ctx.store, p.subscription, param="subscription")
+    page = ctx.store.list(
+        "subscription_item",
+        ListQuery(
+            filters={"parent": p.subscription},
+            limit=p.limit,
+            starting_after=p.starting_after,
+            ending_before=p.ending_before,
+        ),
+    )
+    return ListResult(page, "/v1/subscription_items")
+
+
+class SubscriptionUpdate(Params):
+    cancel_at_period_end: bool | None = None
+    cancel_at: Annotated[int | None, EmptyIsNone] = None
+    description: Annotated[str | None, EmptyIsNone] = None
+    metadata: Metadata | None = None
+    default_payment_method: Annotated[str | None, EmptyIsNone] = None
+    days_until_due: Annotated[int, Field(ge=0, le=365)] | None = None
+
+
+@router.post("/v1/subscriptions/{subscription_id}")
+def update(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
+    p = SubscriptionUpdate.parse(params)
+    return uc.update_subscription(ctx.store, ctx.clock.now(), subscription_id, given_values(p))
+
+
+class SubscriptionCancel(Params):
+    invoice_now: bool | None = None
+    prorate: bool | None = None
+    cancellation_details: dict[str, str] | None = None
+
+
+@router.delete("/v1/subscriptions/{subscription_id}")
+def cancel(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
+    SubscriptionCancel.parse(params)
+    sub = uc.get_subscription(ctx.store, subscription_id, for_update=True)
+    customer = ctx.store.get("customer", sub["customer"]) or {}
+    if sub["status"] == "canceled":
+        from billfold.app.errors import InvalidRequest
+
+        raise InvalidRequest(f"Subscription {subscription_id} is already canceled.")
+    return billing.cancel(ctx.store, sub, uc.customer_now(ctx.store, customer, ctx.clock.now()))

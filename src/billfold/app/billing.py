@@ -1,0 +1,173 @@
+"""The billing loop: start a subscription, renew it at each period end, finalize drafts after the draft window,
+collect payment, cancel — driven by time (a test clock's or the wall clock's), one due action at a time.
+
+Each due action runs in the caller's unit of work. A period is billed at most once: ``claim_period`` is a unique
+database constraint, so a retried or concurrent bill run finds the period taken and moves on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billfold.core import periods
+from billfold.core.invoice import ProrationFraction
+
+from . import invoicing, subscriptions
+from .customers import get_customer
+from .ports import Doc, PaymentProcessor, Store
+
+# Safety valve for one clock advance: no timeline needs more due actions than this.
+MAX_ACTIONS_PER_ADVANCE = 100_000
+
+
+def _set_due(sub: Doc) -> None:
+    """The subscription's next due instant: its period end, its cancel_at, or its trial end."""
+    if sub["status"] in ("canceled", "incomplete_expired"):
+        sub["billfold_due_at"] = None
+        return
+    end = sub["items"]["data"][0]["current_period_end"]
+    due = end
+    if sub.get("cancel_at") and sub["cancel_at"] < due:
+        due = sub["cancel_at"]
+    sub["billfold_due_at"] = due
+
+
+def start_subscription(
+    store: Store, wall_now: int, values: dict[str, Any], processor: PaymentProcessor
+) -> Doc:
+    sub, discounts = subscriptions.create_subscription(store, wall_now, values)
+    customer = get_customer(store, sub["customer"], param="customer")
+    now = sub["created"]
+    start, end = (
+        sub["items"]["data"][0]["current_period_start"],
+        sub["items"]["data"][0]["current_period_end"],
+    )
+    trial = sub["status"] == "trialing"
+    proration = None
+    anchor = sub["billing_cycle_anchor"]
+    if not trial and anchor > start:
+        # A stub period to a future anchor is prorated against the full period that ends at the anchor.
+        rec = sub["items"]["data"][0]["price"]["recurring"]
+        full_start = periods.add_interval(anchor, rec["interval"], int(rec.get("interval_count", 1)), -1)
+        proration = ProrationFraction(end - start, end - full_start)
+    sub["status"] = "trialing" if trial else "incomplete"
+    _set_due(sub)
+    subscriptions.persist_new(store, sub, discounts)
+    if not customer.get("currency"):
+        customer["currency"] = sub["currency"]
+        store.replace(customer, _customer_index(customer))
+
+    draft = invoicing.draft_for_period(
+        store, sub, customer, start, end, now, trial=trial, proration=proration
+    )
+    invoice = invoicing.invoice_doc(
+        store, draft, customer, sub, billing_reason="subscription_create", now=now
+    )
+    store.claim_period(sub["id"], start, invoice["id"])
+    invoicing.create_draft(store, invoice)
+    invoicing.finalize(store, invoice, now)
+    if invoice["status"] == "open" and sub["collection_method"] == "charge_automatically":
+        invoicing.attempt_payment(store, invoice, now, processor)
+    previous = {"status": sub["status"], "latest_invoice": None}
+    sub["latest_invoice"] = invoice["id"]
+    if not trial:
+        paid = invoice["status"] == "paid"
+        sub["status"] = "active" if paid or sub["collection_method"] == "send_invoice" else "incomplete"
+    subscriptions.save(store, sub, previous=previous)
+    return sub
+
+
+def _customer_index(customer: Doc) -> Any:
+    from .ports import Index
+
+    email = customer.get("email")
+    return Index(
+        lookup=email.lower() if isinstance(email, str) else None,
+        test_clock=customer.get("test_clock"),
+        currency=customer.get("currency"),
+    )
+
+
+def renew(store: Store, sub: Doc, at: int) -> None:
+    """Close the period ending at ``at`` and open the next one, invoicing it as a draft."""
+    customer = get_customer(store, sub["customer"])
+    previous: Doc = {"status": sub["status"]}
+    if sub.get("cancel_at_period_end") or (sub.get("cancel_at") and sub["cancel_at"] <= at):
+        cancel(store, sub, at, reason="cancellation_requested")
+        return
+    start, end = invoicing.next_period(sub, at)
+    for item in sub["items"]["data"]:
+        previous.setdefault("items", {"current_period_start": item["current_period_start"]})
+        item["current_period_start"], item["current_period_end"] = start, end
+    if sub["status"] == "trialing":
+        sub["status"] = "active"
+    draft = invoicing.draft_for_period(store, sub, customer, start, end, at)
+    invoice = invoicing.invoice_doc(store, draft, customer, sub, billing_reason="subscription_cycle", now=at)
+    if store.claim_period(sub["id"], start, invoice["id"]):
+        invoice["automatically_finalizes_at"] = at + invoicing.DRAFT_WINDOW_SECONDS
+        invoicing.create_draft(store, invoice)
+        sub["latest_invoice"] = invoice["id"]
+    _set_due(sub)
+    subscriptions.save(store, sub, previous=previous)
+
+
+def cancel(store: Store, sub: Doc, at: int, *, reason: str = "cancellation_requested") -> Doc:
+    previous = {"status": sub["status"]}
+    sub["status"] = "canceled"
+    sub["canceled_at"] = sub.get("canceled_at") or at
+    sub["ended_at"] = at
+    sub["cancellation_details"]["reason"] = reason
+    _set_due(sub)
+    subscriptions.save(store, sub, previous=previous, event="customer.subscription.deleted")
+    return sub
+
+
+def finalize_due_invoice(store: Store, invoice: Doc, at: int, processor: PaymentProcessor) -> None:
+    invoicing.finalize(store, invoice, at)
+    if invoice["status"] == "open" and invoice["collection_method"] == "charge_automatically":
+        result = invoicing.attempt_payment(store, invoice, at, processor)
+        sub_id = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+        if not result.succeeded and sub_id:
+            sub = store.get("subscription", sub_id)
+            if sub and sub["status"] == "active":
+                previous = {"status": sub["status"]}
+                sub["status"] = "past_due"
+                subscriptions.save(store, sub, previous=previous)
+
+
+def run_due(store: Store, until: int, test_clock: str | None, processor: PaymentProcessor) -> int:
+    """Perform every due action with a due instant <= ``until``, earliest first. Returns how many ran."""
+    done = 0
+    while done < MAX_ACTIONS_PER_ADVANCE:
+        subs = store.due("subscription", until, test_clock=test_clock)
+        invoices = store.due("invoice", until, test_clock=test_clock)
+        candidates = [(s["billfold_due_at"], 1, "subscription", s) for s in subs[:1]]
+        candidates += [(i["automatically_finalizes_at"], 0, "invoice", i) for i in invoices[:1]]
+        if not candidates:
+            return done
+        at, _, kind, doc = min(candidates, key=lambda c: (c[0], c[1]))
+        if kind == "invoice":
+            finalize_due_invoice(store, doc, at, processor)
+        else:
+            renew(store, doc, at)
+        done += 1
+    raise RuntimeError("too many due actions in one advance; is a period empty?")
+
+
+def run_due_object(store: Store, object_id: str, now: int, processor: PaymentProcessor) -> int:
+    """Run the due action of one object (for the wall-clock bill run), re-checked under a row lock."""
+    kind = "invoice" if object_id.startswith("in_") else "subscription"
+    doc = store.get(kind, object_id, for_update=True)
+    if doc is None or doc.get("deleted"):
+        return 0
+    if kind == "invoice":
+        at = doc.get("automatically_finalizes_at")
+        if doc["status"] != "draft" or at is None or at > now:
+            return 0
+        finalize_due_invoice(store, doc, int(at), processor)
+        return 1
+    at = doc.get("billfold_due_at")
+    if at is None or at > now:
+        return 0
+    renew(store, doc, int(at))
+    return 1

@@ -1,0 +1,582 @@
+"""Invoices from subscriptions: stored documents in, ``core.invoice.generate`` in the middle, invoice documents out.
+
+The same ``draft_for_period`` feeds the bill run and the preview, so a preview equals the invoice that follows.
+Lifecycle (https://docs.stripe.com/invoicing/overview): draft -> open -> paid | void | uncollectible. A renewal
+draft is finalized after the draft window (one hour, as Stripe); numbers are gapless per account and prefix.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from billfold.core import periods
+from billfold.core.discounts import Coupon, Discount
+from billfold.core.explain import explain_line
+from billfold.core.invoice import (
+    DraftLine,
+    InvoiceDraft,
+    InvoiceFacts,
+    LineInput,
+    PendingItemLine,
+    ProrationFraction,
+    SubscriptionItemLine,
+    generate,
+)
+from billfold.core.pricing import BillingScheme, PriceSpec, Tier, TransformQuantity
+from billfold.core.tax import TaxRate
+from billfold.ids import new_id
+
+from .errors import InvalidRequest
+from .ports import ChargeResult, Doc, Index, PaymentProcessor, Store
+
+DRAFT_WINDOW_SECONDS = 3600
+
+
+# -- documents -> facts ------------------------------------------------------------------------------------------
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def price_spec(price: Doc, currency: str) -> PriceSpec:
+    """The pricing facts of a price in one currency (the price's own, or its ``currency_options`` entry)."""
+    src: Doc = price if price["currency"] == currency else (price.get("currency_options") or {})[currency]
+    scheme: BillingScheme = "tiered" if price.get("billing_scheme") == "tiered" else "per_unit"
+    tq = price.get("transform_quantity")
+    tiers = tuple(
+        Tier(
+            up_to=None if t.get("up_to") in (None, "inf") else int(t["up_to"]),
+            unit_amount_decimal=_dec(t.get("unit_amount_decimal", t.get("unit_amount"))),
+            flat_amount_decimal=_dec(t.get("flat_amount_decimal", t.get("flat_amount"))),
+        )
+        for t in (src.get("tiers") or [])
+    )
+    return PriceSpec(
+        billing_scheme=scheme,
+        unit_amount_decimal=_dec(src.get("unit_amount_decimal", src.get("unit_amount"))),
+        tiers_mode=price.get("tiers_mode"),
+        tiers=tiers,
+        transform_quantity=TransformQuantity(int(tq["divide_by"]), tq["round"]) if tq else None,
+    )
+
+
+def coupon_fact(coupon: Doc) -> Coupon:
+    options = tuple(
+        sorted((cur, int(opt["amount_off"])) for cur, opt in (coupon.get("currency_options") or {}).items())
+    )
+    applies = (coupon.get("applies_to") or {}).get("products")
+    return Coupon(
+        id=coupon["id"],
+        percent_off=_dec(coupon.get("percent_off")),
+        amount_off=coupon.get("amount_off"),
+        currency=coupon.get("currency"),
+        currency_options=options,
+        applies_to_products=tuple(applies) if applies else None,
+        name=coupon.get("name"),
+    )
+
+
+def discount_facts(store: Store, discount_ids: list[str]) -> tuple[Discount, ...]:
+    found = store.get_many("discount", discount_ids)
+    out = []
+    for did in discount_ids:
+        d = found.get(did)
+        if d is None:
+            continue
+        coupon = store.get("coupon", d["source"]["coupon"])
+        if coupon is None:
+            continue
+        out.append(Discount(id=did, coupon=coupon_fact(coupon), start=d.get("start"), end=d.get("end")))
+    return tuple(out)
+
+
+def tax_facts(rates: list[Doc]) -> tuple[TaxRate, ...]:
+    return tuple(
+        TaxRate(
+            id=r["id"],
+            percentage=Decimal(str(r["percentage"])),
+            inclusive=bool(r["inclusive"]),
+            display_name=r.get("display_name") or "Tax",
+            jurisdiction=r.get("jurisdiction"),
+        )
+        for r in rates
+    )
+
+
+def _product_name(store: Store, price: Doc) -> str:
+    product = store.get("product", price["product"]) if isinstance(price.get("product"), str) else None
+    return str((product or {}).get("name") or price.get("nickname") or price["id"])
+
+
+def subscription_lines(
+    store: Store, sub: Doc, start: int, end: int, *, trial: bool, proration: ProrationFraction | None
+) -> list[LineInput]:
+    """The lines a subscription bills for the period [start, end): licensed items in advance."""
+    lines: list[LineInput] = []
+    for item in sub["items"]["data"]:
+        price = item["price"]
+        name = _product_name(store, price)
+        if price["recurring"].get("usage_type") == "metered":
+            continue  # billed in arrears at the end of the period (usage arrives with meters)
+        qty = int(item.get("quantity") or 0)
+        if trial:
+            lines.append(
+                PendingItemLine(
+                    id=new_id("line_item"),
+                    description=f"Trial period for {name}",
+                    amount=0,
+                    period_start=start,
+                    period_end=end,
+                    quantity=qty,
+                    price_id=price["id"],
+                    product_id=price["product"],
+                    quantity_source="seats",
+                    subscription_id=sub["id"],
+                )
+            )
+            continue
+        lines.append(
+            SubscriptionItemLine(
+                id=new_id("line_item"),
+                price_id=price["id"],
+                product_id=price["product"],
+                description=f"{qty} × {name}" + (" (prorated)" if proration else ""),
+                spec=price_spec(price, sub["currency"]),
+                quantity=qty,
+                period_start=start,
+                period_end=end,
+                quantity_source=f"seats on subscription item {item['id']}",
+                proration=proration is not None,
+                proration_fraction=proration,
+                discounts=discount_facts(store, item.get("discounts") or []),
+                tax_rates=tax_facts(item.get("tax_rates") or []),
+                subscription_id=sub["id"],
+            )
+        )
+    return lines
+
+
+def draft_for_period(
+    store: Store,
+    sub: Doc,
+    customer: Doc,
+    start: int,
+    end: int,
+    as_of: int,
+    *,
+    trial: bool = False,
+    proration: ProrationFraction | None = None,
+    extra_lines: list[LineInput] | None = None,
+) -> InvoiceDraft:
+    lines = subscription_lines(store, sub, start, end, trial=trial, proration=proration) + (extra_lines or [])
+    facts = InvoiceFacts(
+        currency=sub["currency"],
+        customer_balance=int(customer.get("balance") or 0),
+        period_start=start,
+        period_end=end,
+        lines=tuple(lines),
+        invoice_discounts=discount_facts(store, sub.get("discounts") or []),
+        default_tax_rates=tax_facts(sub.get("default_tax_rates") or []),
+    )
+    return generate(facts, as_of)
+
+
+# -- draft -> documents ------------------------------------------------------------------------------------------
+def _line_doc(line: DraftLine, invoice_id: str, currency: str, livemode: bool, sub_item: str | None) -> Doc:
+    return {
+        "id": line.id,
+        "object": "line_item",
+        "amount": line.amount,
+        "currency": currency,
+        "description": line.description,
+        "discount_amounts": [{"amount": d.amount, "discount": d.discount_id} for d in line.discount_amounts],
+        "discountable": line.discountable,
+        "discounts": [d.discount_id for d in line.discount_amounts],
+        "invoice": invoice_id,
+        "livemode": livemode,
+        "metadata": {},
+        "parent": {
+            "invoice_item_details": None,
+            "subscription_item_details": {
+                "invoice_item": None,
+                "proration": line.proration,
+                "proration_details": {"credited_items": None},
+                "subscription": line.subscription_id,
+                "subscription_item": sub_item,
+            },
+            "type": "subscription_item_details",
+        }
+        if line.subscription_id
+        else {
+            "invoice_item_details": None,
+            "subscription_item_details": None,
+            "type": "invoice_item_details",
+        },
+        "period": {"end": line.period_end, "start": line.period_start},
+        "pretax_credit_amounts": [],
+        "pricing": {
+            "price_details": {"price": line.price_id, "product": line.product_id},
+            "type": "price_details",
+            "unit_amount_decimal": None
+            if line.unit_amount_decimal is None
+            else str(line.unit_amount_decimal),
+        }
+        if line.price_id
+        else None,
+        "quantity": line.quantity,
+        "subtotal": line.amount,
+        "taxes": [
+            {
+                "amount": t.amount,
+                "tax_behavior": "inclusive" if t.inclusive else "exclusive",
+                "tax_rate_details": {"tax_rate": t.tax_rate_id},
+                "taxability_reason": "standard_rated",
+                "taxable_amount": t.taxable_amount,
+                "type": "tax_rate_details",
+            }
+            for t in line.taxes
+        ],
+        "lineage": lineage(line),
+        "explanation": explain_line(line, currency),
+    }
+
+
+def lineage(line: DraftLine) -> Doc:
+    """How the line was computed (a Billfold extension): the same data the explanation and the PDF use."""
+    return {
+        "price": line.price_id,
+        "product": line.product_id,
+        "quantity": line.quantity,
+        "quantity_source": line.quantity_source,
+        "pricing_model": None if line.pricing_model is None else line.pricing_model.value,
+        "unit_amount_decimal": None if line.unit_amount_decimal is None else str(line.unit_amount_decimal),
+        "billed_quantity": line.billed_quantity,
+        "tiers": [
+            {
+                "tier": t.tier_index,
+                "from": t.from_quantity,
+                "up_to": t.up_to,
+                "quantity": t.quantity,
+                "unit_amount_decimal": str(t.unit_amount_decimal),
+                "flat_amount_decimal": str(t.flat_amount_decimal),
+                "amount_decimal": str(t.exact_amount),
+            }
+            for t in line.tiers
+        ],
+        "period": {"start": line.period_start, "end": line.period_end},
+        "proration": None
+        if line.proration_fraction is None
+        else {
+            "seconds": line.proration_fraction.numerator,
+            "period_seconds": line.proration_fraction.denominator,
+        },
+        "amount_decimal": str(line.exact_amount),
+        "amount": line.amount,
+        "discounts": [
+            {
+                "discount": d.discount_id,
+                "coupon": d.coupon_id,
+                "level": str(d.level),
+                "amount": d.amount,
+                "percent_off": None if d.percent_off is None else str(d.percent_off),
+                "amount_off": d.amount_off,
+            }
+            for d in line.discount_amounts
+        ],
+        "taxes": [
+            {
+                "tax_rate": t.tax_rate_id,
+                "percentage": str(t.percentage),
+                "inclusive": t.inclusive,
+                "taxable_amount": t.taxable_amount,
+                "amount": t.amount,
+            }
+            for t in line.taxes
+        ],
+    }
+
+
+def invoice_doc(
+    store: Store,
+    draft: InvoiceDraft,
+    customer: Doc,
+    sub: Doc | None,
+    *,
+    billing_reason: str,
+    now: int,
+    invoice_id: str | None = None,
+) -> Doc:
+    invoice_id = invoice_id or new_id("invoice")
+    items_by_price = {i["price"]["id"]: i["id"] for i in (sub or {}).get("items", {}).get("data", [])}
+    lines = [
+        _line_doc(
+            line, invoice_id, draft.currency, store.scope.livemode, items_by_price.get(line.price_id or "")
+        )
+        for line in draft.lines
+    ]
+    collection = (sub or {}).get("collection_method") or "charge_automatically"
+    return {
+        "id": invoice_id,
+        "object": "invoice",
+        "account_country": None,
+        "account_name": None,
+        "account_tax_ids": None,
+        "amount_due": draft.amount_due,
+        "amount_overpaid": 0,
+        "amount_paid": 0,
+        "amount_remaining": draft.amount_due,
+        "amount_shipping": 0,
+        "application": None,
+        "attempt_count": 0,
+        "attempted": False,
+        "auto_advance": True,
+        "automatic_tax": {
+            "disabled_reason": None,
+            "enabled": False,
+            "liability": None,
+            "provider": None,
+            "status": None,
+        },
+        "automatically_finalizes_at": None,
+        "billing_reason": billing_reason,
+        "collection_method": collection,
+        "created": now,
+        "currency": draft.currency,
+        "custom_fields": (customer.get("invoice_settings") or {}).get("custom_fields"),
+        "customer": customer["id"],
+        "customer_address": customer.get("address"),
+        "customer_email": customer.get("email"),
+        "customer_name": customer.get("name"),
+        "customer_phone": customer.get("phone"),
+        "customer_shipping": customer.get("shipping"),
+        "customer_tax_exempt": customer.get("tax_exempt"),
+        "customer_tax_ids": [
+            {"type": t["type"], "value": t["value"]} for t in (customer.get("tax_ids") or {}).get("data", [])
+        ],
+        "default_payment_method": None,
+        "default_source": None,
+        "default_tax_rates": (sub or {}).get("default_tax_rates") or [],
+        "description": None,
+        "discounts": list((sub or {}).get("discounts") or []),
+        "due_date": None,
+        "effective_at": None,
+        "ending_balance": None,
+        "footer": (customer.get("invoice_settings") or {}).get("footer"),
+        "from_invoice": None,
+        "hosted_invoice_url": None,
+        "invoice_pdf": None,
+        "issuer": {"type": "self"},
+        "last_finalization_error": None,
+        "latest_revision": None,
+        "lines": {
+            "object": "list",
+            "data": lines,
+            "has_more": False,
+            "total_count": len(lines),
+            "url": f"/v1/invoices/{invoice_id}/lines",
+        },
+        "livemode": store.scope.livemode,
+        "metadata": {},
+        "next_payment_attempt": None,
+        "number": None,
+        "on_behalf_of": None,
+        "parent": {
+            "quote_details": None,
+            "subscription_details": {"metadata": sub.get("metadata") or {}, "subscription": sub["id"]},
+            "type": "subscription_details",
+        }
+        if sub
+        else None,
+        "payment_settings": {
+            "default_mandate": None,
+            "payment_method_options": None,
+            "payment_method_types": None,
+        },
+        "period_end": draft.period_end,
+        "period_start": draft.period_start,
+        "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0,
+        "receipt_number": None,
+        "rendering": None,
+        "shipping_cost": None,
+        "shipping_details": None,
+        "starting_balance": draft.starting_balance,
+        "statement_descriptor": None,
+        "status": "draft",
+        "status_transitions": {
+            "finalized_at": None,
+            "marked_uncollectible_at": None,
+            "paid_at": None,
+            "voided_at": None,
+        },
+        "subtotal": draft.subtotal,
+        "subtotal_excluding_tax": draft.subtotal_excluding_tax,
+        "test_clock": customer.get("test_clock"),
+        "total": draft.total,
+        "total_discount_amounts": [
+            {"amount": d.amount, "discount": d.discount_id} for d in draft.total_discount_amounts
+        ],
+        "total_excluding_tax": draft.total_excluding_tax,
+        "total_pretax_credit_amounts": [],
+        "total_taxes": [
+            {
+                "amount": t.amount,
+                "tax_behavior": "inclusive" if t.inclusive else "exclusive",
+                "tax_rate_details": {"tax_rate": t.tax_rate_id},
+                "taxability_reason": "standard_rated",
+                "taxable_amount": t.taxable_amount,
+                "type": "tax_rate_details",
+            }
+            for t in draft.total_taxes
+        ],
+        "webhooks_delivered_at": None,
+        "billfold_applied_balance": draft.applied_balance,
+        "billfold_ending_balance": draft.ending_balance,
+    }
+
+
+def index(doc: Doc) -> Index:
+    due = (
+        doc.get("automatically_finalizes_at")
+        if doc["status"] == "draft" and doc.get("auto_advance")
+        else None
+    )
+    sub = (doc.get("parent") or {}).get("subscription_details") or {}
+    return Index(
+        customer=doc["customer"],
+        status=doc["status"],
+        currency=doc["currency"],
+        test_clock=doc.get("test_clock"),
+        parent=sub.get("subscription"),
+        due_at=due,
+    )
+
+
+def create_draft(store: Store, doc: Doc) -> Doc:
+    store.insert(doc, index(doc), created=doc["created"])
+    store.record("invoice.created", doc)
+    return doc
+
+
+def save(store: Store, doc: Doc, event: str | None) -> None:
+    store.replace(doc, index(doc))
+    if event:
+        store.record(event, doc)
+
+
+# -- lifecycle ---------------------------------------------------------------------------------------------------
+def finalize(store: Store, doc: Doc, now: int) -> Doc:
+    if doc["status"] != "draft":
+        raise InvalidRequest(f"This invoice is already finalized (status {doc['status']}).", param="invoice")
+    customer = store.get("customer", doc["customer"]) or {}
+    prefix = customer.get("invoice_prefix") or "INV"
+    doc["number"] = store.next_invoice_number(prefix, doc["id"])
+    doc["status"] = "open"
+    doc["status_transitions"]["finalized_at"] = now
+    doc["effective_at"] = now
+    doc["automatically_finalizes_at"] = None
+    # Apply the customer balance now, as Stripe does at finalization.
+    applied = int(doc.get("billfold_applied_balance") or 0)
+    doc["ending_balance"] = int(doc.get("billfold_ending_balance") or 0)
+    if customer and applied:
+        customer["balance"] = int(customer.get("balance") or 0) - applied
+        store.replace(
+            customer,
+            Index(
+                lookup=(customer.get("email") or "").lower() or None,
+                test_clock=customer.get("test_clock"),
+                currency=customer.get("currency"),
+            ),
+        )
+    if doc["collection_method"] == "send_invoice":
+        sub_id = ((doc.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+        sub = store.get("subscription", sub_id) if sub_id else None
+        days = (sub or {}).get("days_until_due") or 30
+        doc["due_date"] = now + int(days) * 86400
+    save(store, doc, "invoice.finalized")
+    if doc["amount_due"] == 0:
+        mark_paid(store, doc, now, out_of_band=False)
+    return doc
+
+
+def mark_paid(store: Store, doc: Doc, now: int, *, out_of_band: bool) -> Doc:
+    doc["amount_paid"] = doc["amount_due"]
+    doc["amount_remaining"] = 0
+    doc["status"] = "paid"
+    doc["status_transitions"]["paid_at"] = now
+    doc["next_payment_attempt"] = None
+    if out_of_band:
+        doc["amount_paid_off_stripe"] = doc["amount_due"]
+    save(store, doc, "invoice.paid")
+    return doc
+
+
+def payment_method_for(store: Store, doc: Doc) -> str | None:
+    sub_id = ((doc.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    sub = store.get("subscription", sub_id) if sub_id else None
+    if sub and sub.get("default_payment_method"):
+        return str(sub["default_payment_method"])
+    customer = store.get("customer", doc["customer"]) or {}
+    pm = (customer.get("invoice_settings") or {}).get("default_payment_method")
+    return str(pm) if pm else None
+
+
+def attempt_payment(
+    store: Store, doc: Doc, now: int, processor: PaymentProcessor, payment_method: str | None = None
+) -> ChargeResult:
+    if doc["status"] != "open":
+        raise InvalidRequest(f"Invoice is {doc['status']}; only open invoices can be paid.", param="invoice")
+    pm = payment_method or payment_method_for(store, doc)
+    doc["attempt_count"] = int(doc.get("attempt_count") or 0) + 1
+    doc["attempted"] = True
+    if pm is None:
+        result = ChargeResult(
+            False,
+            decline_code="payment_method_missing",
+            message="The customer has no default payment method.",
+        )
+    else:
+        result = processor.charge(
+            payment_method=pm,
+            amount=doc["amount_remaining"],
+            currency=doc["currency"],
+            customer=doc["customer"],
+            idempotency_key=f"{doc['id']}:{doc['attempt_count']}",
+        )
+    if result.succeeded:
+        mark_paid(store, doc, now, out_of_band=False)
+    else:
+        doc["last_finalization_error"] = None
+        doc["next_payment_attempt"] = None
+        save(store, doc, "invoice.payment_failed")
+    return result
+
+
+def void(store: Store, doc: Doc, now: int) -> Doc:
+    if doc["status"] != "open":
+        raise InvalidRequest(
+            f"You can only void an open invoice; this one is {doc['status']}.", param="invoice"
+        )
+    doc["status"] = "void"
+    doc["amount_remaining"] = 0
+    doc["status_transitions"]["voided_at"] = now
+    save(store, doc, "invoice.voided")
+    return doc
+
+
+def mark_uncollectible(store: Store, doc: Doc, now: int) -> Doc:
+    if doc["status"] != "open":
+        raise InvalidRequest(
+            f"Only an open invoice can be marked uncollectible; this one is {doc['status']}.", param="invoice"
+        )
+    doc["status"] = "uncollectible"
+    doc["status_transitions"]["marked_uncollectible_at"] = now
+    save(store, doc, "invoice.marked_uncollectible")
+    return doc
+
+
+def next_period(sub: Doc, start: int) -> tuple[int, int]:
+    rec = sub["items"]["data"][0]["price"]["recurring"]
+    anchor = int(sub["billing_cycle_anchor"])
+    interval, count = rec["interval"], int(rec.get("interval_count", 1))
+    return periods.period_containing(anchor, interval, count, start)
