@@ -116,6 +116,7 @@ TAX_RATES: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("GST", "10", "AU", "AU", "gst", "Australia GST"),
     ("ISS", "5", "BR", "BR - São Paulo", "service_tax", "Brazil municipal service tax (illustrative rate)"),
 )
+COUPON_ID = "ADVANCED20_12M"
 COUPON_NAME = "20% off Advanced seats for 12 months"
 PROMOTION_CODE = "ADVANCED20"
 
@@ -209,7 +210,7 @@ def seed_catalog(store: Store, now: int) -> None:
         store,
         now,
         {
-            # No custom id: ids are unique across accounts here (ADR 0002), so a fixed one could collide.
+            "id": COUPON_ID,
             "name": COUPON_NAME,
             "percent_off": Decimal(20),
             "duration": "repeating",
@@ -493,7 +494,7 @@ def run_demo(
     with services.uow(scope) as store:
         console.print(catalog_table(store, f"Seeded catalog (account {account}, test mode)"))
     console.print(
-        f"Coupon {COUPON_NAME!r}, promotion code {PROMOTION_CODE}; "
+        f"Coupon {COUPON_ID} ({COUPON_NAME}), promotion code {PROMOTION_CODE}; "
         "tax rates: " + ", ".join(f"{c} {p}%" for _, p, c, _, _, _ in TAX_RATES)
     )
 

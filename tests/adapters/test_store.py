@@ -214,6 +214,19 @@ def test_duplicate_id_is_a_clean_error_and_the_transaction_goes_on(
     assert _count(runtime, objects, scope.account_id) == 2
 
 
+def test_the_same_id_in_another_scope_is_another_object(uow: SqlUnitOfWork, scope: Scope) -> None:
+    # Caller-chosen ids (coupons, products) belong to an account and mode, like Stripe's.
+    mine = {"id": "SUMMER25", "object": "coupon", "owner": "me"}
+    with uow(scope) as store:
+        store.insert(mine, Index())
+    for other in (_other(scope, account=True), _other(scope, live=True)):
+        with uow(other) as store:
+            store.insert({**mine, "owner": other.account_id}, Index())
+            store.delete("coupon", "SUMMER25")
+    with uow(scope) as store:
+        assert store.get("coupon", "SUMMER25") == mine
+
+
 # -- constraints money depends on -------------------------------------------------------------------------------
 def test_price_lookup_key_is_unique_per_account_and_mode(uow: SqlUnitOfWork, scope: Scope) -> None:
     first = _doc("price", lookup_key="pro_monthly")

@@ -131,7 +131,7 @@ def test_demo_seeds_the_reference_price_list_once(runtime: Runtime, server_url: 
     codes = client.v1.promotion_codes.list(params={"code": "ADVANCED20"}).data
     assert len(codes) == 1 and codes[0].active is True
     coupon = client.v1.coupons.retrieve(codes[0].promotion.coupon)
-    assert coupon.name == "20% off Advanced seats for 12 months"
+    assert coupon.id == "ADVANCED20_12M" and coupon.name == "20% off Advanced seats for 12 months"
     assert coupon.percent_off == 20 and coupon.duration == "repeating" and coupon.duration_in_months == 12
     assert coupon.applies_to is not None and coupon.applies_to.products == [advanced]
     rates = {

@@ -49,7 +49,12 @@ def _price(c: stripe.StripeClient) -> str:
     return _create(
         c,
         "/v1/prices",
-        {"currency": "usd", "unit_amount": 1500, "recurring": {"interval": "month"}, "product_data": {"name": "P"}},
+        {
+            "currency": "usd",
+            "unit_amount": 1500,
+            "recurring": {"interval": "month"},
+            "product_data": {"name": "P"},
+        },
     )
 
 

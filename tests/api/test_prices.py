@@ -548,3 +548,26 @@ def test_bad_product_reference_writes_nothing(
     tenant: Tenant, params: dict[str, Any], param: str, fragment: str
 ) -> None:
     rejected(tenant, lambda: tenant.client.v1.prices.create(params=params), 400, param, fragment)  # type: ignore[arg-type]
+
+
+def test_expanding_includable_fields_is_accepted(tenant: Tenant) -> None:
+    # Stripe returns tiers/currency_options only on request; clients send these expands routinely.
+    c = tenant.client
+    product = c.v1.products.create(params={"name": "Messages"})
+    price = c.v1.prices.create(
+        params={
+            "product": product.id,
+            "currency": "usd",
+            "recurring": {"interval": "month", "usage_type": "metered"},
+            "billing_scheme": "tiered",
+            "tiers_mode": "graduated",
+            "tiers": [
+                {"up_to": 1000, "unit_amount_decimal": "5"},
+                {"up_to": "inf", "unit_amount_decimal": "1"},
+            ],
+        }
+    )
+    got = c.v1.prices.retrieve(price.id, params={"expand": ["tiers", "currency_options"]})
+    assert got.tiers is not None and [t.up_to for t in got.tiers] == [1000, None]
+    listed = c.v1.prices.list(params={"expand": ["data.tiers"]})
+    assert listed.data[0].id == price.id

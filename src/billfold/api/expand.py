@@ -47,6 +47,17 @@ EXPANDABLE: dict[str, dict[str, str]] = {
 }
 
 
+# Fields Stripe includes only when asked (``expand[]=tiers``) and Billfold always includes: expanding them is a no-op.
+INCLUDABLE: dict[str, frozenset[str]] = {
+    "price": frozenset({"tiers", "currency_options"}),
+    "coupon": frozenset({"applies_to", "currency_options"}),
+    "customer": frozenset(
+        {"tax_ids", "sources", "subscriptions", "invoice_credit_balance", "cash_balance", "tax"}
+    ),
+    "invoice": frozenset({"total_tax_amounts"}),
+}
+
+
 def expand(store: Store, doc: Doc, paths: list[str]) -> Doc:
     for path in paths:
         parts = path.split(".")
@@ -71,6 +82,8 @@ def _expand_path(store: Store, node: Any, parts: list[str], full: str, context: 
         for item in node.get("data", []):
             if rest:
                 _expand_path(store, item, rest, full)
+        return
+    if not rest and head in INCLUDABLE.get(str(node.get("object")), frozenset()):
         return
     if head not in node:
         raise InvalidRequest(f"This property cannot be expanded ({full}).", param="expand")
