@@ -412,31 +412,33 @@ def _model_text(price: Doc) -> str:
     return f"per seat / {recurring.get('interval')}"
 
 
-def catalog_table(store: Store, title: str) -> Table:
-    """The seeded prices as stored (read back, not from the seed data), one row per lookup key."""
+def catalog_table(store: Store, title: str, *, narrow: bool = False) -> Table:
+    """The seeded prices as stored (read back, not from the seed data), one row per lookup key. ``narrow`` (under
+    120 columns) stacks product, lookup key and model in the first column so the four amounts still fit."""
     prices = {p["lookup_key"]: p for p in store.iterate("price", {"lookup": LOOKUP_KEYS})}
     products = store.get_many("product", [p["product"] for p in prices.values()])
     caption = (
         "Seats are billed in advance, metered prices monthly in arrears. Tiers: proactive messages 1-500 "
         "(in the flat fee), 501-5,000, over 5,000; SMS / WhatsApp up to 1,000, 10,000, 100,000, over 100,000."
     )
+    # Cells fold rather than end in an ellipsis: an amount must never be cut short.
     table = Table(title=title, caption=caption)
-    table.add_column("Product")
-    table.add_column("Lookup key", no_wrap=True)
-    table.add_column("Model")
+    if narrow:
+        table.add_column("Product / lookup key / model", overflow="fold", min_width=22)
+    else:
+        table.add_column("Product", overflow="fold", min_width=14)
+        table.add_column("Lookup key", overflow="fold", min_width=22)
+        table.add_column("Model", overflow="fold", min_width=10)
     for currency in CURRENCIES:
-        table.add_column(currency.upper(), justify="right")
+        table.add_column(currency.upper(), justify="right", overflow="fold", min_width=10)
     for key in LOOKUP_KEYS:
         price = prices.get(key)
         if price is None:
             continue
-        product = products.get(price["product"], {})
-        table.add_row(
-            product.get("name", price["product"]),
-            key,
-            _model_text(price),
-            *(_amount_text(price, c) for c in CURRENCIES),
-        )
+        name = str(products.get(price["product"], {}).get("name", price["product"]))
+        cells = [name, key, _model_text(price)]
+        first = ["\n".join(cells)] if narrow else cells
+        table.add_row(*first, *(_amount_text(price, c) for c in CURRENCIES))
     return table
 
 
@@ -492,7 +494,10 @@ def run_demo(
     console.print(f"{total} customers in account {account} ({added} added).")
 
     with services.uow(scope) as store:
-        console.print(catalog_table(store, f"Seeded catalog (account {account}, test mode)"))
+        # A terminal has its own width; a pipe or a log file gets one wide enough for the table.
+        width = console.width if console.is_terminal else max(console.width, 140)
+        table = catalog_table(store, f"Seeded catalog (account {account}, test mode)", narrow=width < 120)
+    console.print(table, width=width)
     console.print(
         f"Coupon {COUPON_ID} ({COUPON_NAME}), promotion code {PROMOTION_CODE}; "
         "tax rates: " + ", ".join(f"{c} {p}%" for _, p, c, _, _, _ in TAX_RATES)

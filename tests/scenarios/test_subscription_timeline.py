@@ -71,6 +71,12 @@ def test_monthly_seats_with_coupon_and_vat_renew_and_cancel(tenant: Tenant) -> N
     assert first.total_taxes[0].amount == 30096
     assert (first.status, first.amount_paid, first.billing_reason) == ("paid", 188496, "subscription_create")
     assert first.number is not None
+    line = first.lines.data[0]
+    assert (line.amount, line.quantity, line.pricing.price_details.price) == (198000, 20, price)
+    assert line["lineage"]["quantity_source"].startswith("seats on subscription item si_")
+    assert line["lineage"]["discounts"][0]["amount"] == 39600
+    assert line["explanation"].startswith("20 × Advanced seat at 99.00 USD")
+    assert "20% off" in line["explanation"] and "VAT 19%" in line["explanation"]
 
     advance(c, clock.id, FEB1 + 60)
     renewal_list = c.v1.invoices.list(params={"subscription": sub.id}).data
