@@ -2,7 +2,7 @@
 
 Periods follow ``core.periods`` (anchor arithmetic with Stripe's month-end rule); time for a customer on a test clock
 is the clock's frozen time. Billing mode is "flexible": credits for unused time are based on what was billed
-(docs/adr/0007-flexible-proration.md).
+(docs/adr/0007-billing-loop.md).
 """
 
 from __future__ import annotations
