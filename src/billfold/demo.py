@@ -354,10 +354,6 @@ def demo_customers(start: int = 0) -> Iterator[Doc]:
         i += 1
 
 
-def _count(store: Store, object_type: str) -> int:
-    return sum(1 for _ in store.iterate(object_type, {}))
-
-
 def seed_customers(console: Console, runtime: Runtime, scope: Scope, start: int, count: int) -> None:
     """Customers ``start .. start+count-1``, ``BATCH`` per unit of work, with a progress bar."""
     uow, clock = runtime.services.uow, runtime.services.clock
@@ -423,14 +419,15 @@ def catalog_table(store: Store, title: str, *, narrow: bool = False) -> Table:
     )
     # Cells fold rather than end in an ellipsis: an amount must never be cut short.
     table = Table(title=title, caption=caption)
+    # A fixed width for the column holding the lookup keys (the longest is 22 characters); the rest share the room.
     if narrow:
-        table.add_column("Product / lookup key / model", overflow="fold", min_width=22)
+        table.add_column("Product / lookup key / model", overflow="fold", width=22)
     else:
-        table.add_column("Product", overflow="fold", min_width=14)
-        table.add_column("Lookup key", overflow="fold", min_width=22)
-        table.add_column("Model", overflow="fold", min_width=10)
+        table.add_column("Product", overflow="fold")
+        table.add_column("Lookup key", overflow="fold", width=22)
+        table.add_column("Model", overflow="fold")
     for currency in CURRENCIES:
-        table.add_column(currency.upper(), justify="right", overflow="fold", min_width=10)
+        table.add_column(currency.upper(), justify="right", overflow="fold")
     for key in LOOKUP_KEYS:
         price = prices.get(key)
         if price is None:
@@ -479,14 +476,11 @@ def run_demo(
         if seeded:
             with console.status("seeding the catalog"):
                 seed_catalog(store, services.clock.now())
-        existing = _count(store, "customer")
-    if seeded:
-        console.print(
-            f"Seeded {len(PRODUCTS)} products, {len(LOOKUP_KEYS)} prices, a coupon, a promotion code, "
-            f"{len(TAX_RATES)} tax rates."
-        )
-    else:
-        console.print(f"Account {account} already has a catalog; not seeding it again.")
+        existing = sum(1 for _ in store.iterate("customer", {}))
+    done = (
+        f"Seeded {len(PRODUCTS)} products, {len(LOOKUP_KEYS)} prices, a coupon, a promotion code, tax rates."
+    )
+    console.print(done if seeded else f"Account {account} already has a catalog; not seeding it again.")
     added = max(0, customers - existing)
     if added:
         seed_customers(console, runtime, scope, existing, added)
@@ -495,9 +489,10 @@ def run_demo(
 
     with services.uow(scope) as store:
         # A terminal has its own width; a pipe or a log file gets one wide enough for the table.
-        width = console.width if console.is_terminal else max(console.width, 140)
-        table = catalog_table(store, f"Seeded catalog (account {account}, test mode)", narrow=width < 120)
-    console.print(table, width=width)
+        out = console if console.is_terminal else Console(file=console.file, width=max(console.width, 140))
+        out.print(
+            catalog_table(store, f"Seeded catalog (account {account}, test mode)", narrow=out.width < 120)
+        )
     console.print(
         f"Coupon {COUPON_ID} ({COUPON_NAME}), promotion code {PROMOTION_CODE}; "
         "tax rates: " + ", ".join(f"{c} {p}%" for _, p, c, _, _, _ in TAX_RATES)
@@ -508,10 +503,4 @@ def run_demo(
     console.print(api_key, highlight=False, soft_wrap=True)
     console.print("\nTry it with the official SDK (pip install stripe==16.1.0):\n")
     console.print(sdk_snippet(api_key, host, port), highlight=False, markup=False, soft_wrap=True)
-    return DemoResult(
-        account_id=account_id,
-        api_key=api_key,
-        seeded_catalog=seeded,
-        customers_added=added,
-        customers_total=total,
-    )
+    return DemoResult(account_id, api_key, seeded, added, total)

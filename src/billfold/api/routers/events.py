@@ -92,7 +92,7 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
         query = replace(query, filters={"status": tuple(p.types)})
     elif p.type is not None and "*" not in p.type:
         query = replace(query, filters={"status": p.type})
-    elif p.type is not None:
+    elif p.type is not None and p.type.strip("*"):
         matches = type_matcher(p.type)
         return ListResult(
             scan_page(ctx.store, query, lambda doc: matches(str(doc.get("type")))), "/v1/events"
