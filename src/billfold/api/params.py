@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from billfold.app.errors import InvalidRequest
+from billfold.app.metadata import merge_metadata as app_merge_metadata
 from billfold.core.money import SUPPORTED_CURRENCIES
 
 M = TypeVar("M", bound="Params")
@@ -181,23 +182,9 @@ Expand = Annotated[list[str], BeforeValidator(_expand)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 
 
-def merge_metadata(current: dict[str, str], update: dict[str, str] | None, *, given: bool) -> dict[str, str]:
-    """Stripe's metadata update rule: keys merge; a key sent as "" is removed; ``metadata=""`` clears all."""
-    if not given or update is None:
-        return current
-    if update == {}:
-        return {}
-    merged = dict(current)
-    for k, v in update.items():
-        if v == "":
-            merged.pop(k, None)
-        else:
-            merged[k] = v
-    if len(merged) > METADATA_MAX_KEYS:
-        raise InvalidRequest(
-            f"Invalid metadata: metadata can have up to {METADATA_MAX_KEYS} keys", param="metadata"
-        )
-    return merged
+def merge_metadata(current: dict[str, str], update: dict[str, str] | None) -> dict[str, str]:
+    """Stripe's metadata update rule (``billfold.app.metadata``), in the shape use cases take as a callback."""
+    return app_merge_metadata(current, update)
 
 
 class ListParams(Params):

@@ -14,6 +14,7 @@ from billfold.ids import new_id
 
 from .customers import get_customer
 from .errors import InvalidRequest, ResourceMissing
+from .metadata import merge_metadata
 from .ports import Doc, Index, Store
 
 ACTIVE_STATUSES = ("trialing", "active", "past_due", "unpaid", "incomplete", "paused")
@@ -345,15 +346,7 @@ def update_subscription(store: Store, wall_now: int, subscription_id: str, value
         raise InvalidRequest("cancel_at must be in the future.", param="cancel_at")
     for key, value in values.items():
         if key == "metadata":
-            merged = dict(doc.get("metadata") or {})
-            if value == {}:
-                merged = {}
-            for k, v in (value or {}).items():
-                if v == "":
-                    merged.pop(k, None)
-                else:
-                    merged[k] = v
-            doc["metadata"] = merged
+            doc["metadata"] = merge_metadata(doc.get("metadata") or {}, value)
         else:
             doc[key] = value
     if values.get("cancel_at_period_end"):

@@ -61,10 +61,6 @@ class CouponUpdate(Params):
     name: Annotated[Annotated[str, Field(max_length=40)] | None, EmptyIsNone] = None
 
 
-def _meta(current: dict[str, str], update: Any) -> dict[str, str]:
-    return merge_metadata(current, update, given=True)
-
-
 @router.post("/v1/coupons")
 def create(ctx: Ctx, params: dict[str, Any]) -> Doc:
     p = CouponCreate.parse(params)
@@ -80,7 +76,7 @@ def retrieve(ctx: Ctx, params: dict[str, Any], coupon_id: str) -> Doc:
 @router.post("/v1/coupons/{coupon_id}")
 def update(ctx: Ctx, params: dict[str, Any], coupon_id: str) -> Doc:
     p = CouponUpdate.parse(params)
-    return uc.update_coupon(ctx.store, ctx.clock.now(), coupon_id, given_values(p), _meta)
+    return uc.update_coupon(ctx.store, ctx.clock.now(), coupon_id, given_values(p), merge_metadata)
 
 
 @router.delete("/v1/coupons/{coupon_id}")

@@ -167,10 +167,6 @@ def search_page(ctx: Ctx, params: dict[str, Any], object_type: str, fields: tupl
     return SearchResult(matched[offset : offset + p.limit], has_more, next_page, url)
 
 
-def _merge(current: dict[str, str], update: Any) -> dict[str, str]:
-    return merge_metadata(current, update, given=True)
-
-
 @router.post("/v1/prices")
 def create(ctx: Ctx, params: dict[str, Any]) -> Doc:
     p = PriceCreate.parse(params)
@@ -192,7 +188,7 @@ def retrieve(ctx: Ctx, params: dict[str, Any], price_id: str) -> Doc:
 @router.post("/v1/prices/{price_id}")
 def update(ctx: Ctx, params: dict[str, Any], price_id: str) -> Doc:
     p = PriceUpdate.parse(params)
-    return uc.update_price(ctx.store, price_id, given_values(p), _merge)
+    return uc.update_price(ctx.store, price_id, given_values(p), merge_metadata)
 
 
 @router.get("/v1/prices")

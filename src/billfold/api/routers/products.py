@@ -131,10 +131,6 @@ class ProductList(ListParams):
     url: str | None = None
 
 
-def _merge(current: dict[str, str], update: Any) -> dict[str, str]:
-    return merge_metadata(current, update, given=True)
-
-
 @router.post("/v1/products")
 def create(ctx: Ctx, params: dict[str, Any]) -> Doc:
     p = ProductCreate.parse(params)
@@ -158,7 +154,7 @@ def update(ctx: Ctx, params: dict[str, Any], product_id: str) -> Doc:
     p = ProductUpdate.parse(params)
     if "name" in p.model_fields_set and p.name is None:
         raise InvalidRequest("Invalid name: must not be empty", param="name")
-    return uc.update_product(ctx.store, ctx.clock.now(), product_id, given_values(p), _merge)
+    return uc.update_product(ctx.store, ctx.clock.now(), product_id, given_values(p), merge_metadata)
 
 
 @router.delete("/v1/products/{product_id}")

@@ -76,10 +76,6 @@ class PromotionCodeList(ListParams):
     customer_account: str | None = None
 
 
-def _meta(current: dict[str, str], update: Any) -> dict[str, str]:
-    return merge_metadata(current, update, given=True)
-
-
 @router.post("/v1/promotion_codes")
 def create(ctx: Ctx, params: dict[str, Any]) -> Doc:
     p = PromotionCodeCreate.parse(params)
@@ -95,7 +91,9 @@ def retrieve(ctx: Ctx, params: dict[str, Any], promotion_code_id: str) -> Doc:
 @router.post("/v1/promotion_codes/{promotion_code_id}")
 def update(ctx: Ctx, params: dict[str, Any], promotion_code_id: str) -> Doc:
     p = PromotionCodeUpdate.parse(params)
-    return uc.update_promotion_code(ctx.store, ctx.clock.now(), promotion_code_id, given_values(p), _meta)
+    return uc.update_promotion_code(
+        ctx.store, ctx.clock.now(), promotion_code_id, given_values(p), merge_metadata
+    )
 
 
 @router.get("/v1/promotion_codes")

@@ -92,9 +92,7 @@ def retrieve(ctx: Ctx, params: dict[str, Any], tax_rate_id: str) -> Doc:
 @router.post("/v1/tax_rates/{tax_rate_id}")
 def update(ctx: Ctx, params: dict[str, Any], tax_rate_id: str) -> Doc:
     p = TaxRateUpdate.parse(params)
-    return uc.update_tax_rate(
-        ctx.store, tax_rate_id, given_values(p), lambda cur, upd: merge_metadata(cur, upd, given=True)
-    )
+    return uc.update_tax_rate(ctx.store, tax_rate_id, given_values(p), merge_metadata)
 
 
 @router.get("/v1/tax_rates")
