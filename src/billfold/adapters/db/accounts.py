@@ -12,6 +12,7 @@ from billfold.app.errors import IdempotencyConflict, IdempotencyInProgress
 from billfold.app.ports import Clock, KeyInfo, Scope, StoredResponse
 from billfold.ids import new_id, random_token
 
+from .engine import READONLY
 from .schema import accounts, api_keys, idempotency_keys
 
 # A claim whose request never finished (the process died) may be taken over after this many seconds.
@@ -67,7 +68,7 @@ class SqlAccounts:
         return secret
 
     def resolve_key(self, secret: str) -> KeyInfo | None:
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**{READONLY: True}) as conn:
             row = conn.execute(
                 select(api_keys.c.id, api_keys.c.account_id, api_keys.c.livemode).where(
                     api_keys.c.key_hash == hash_secret(secret), api_keys.c.revoked.is_(False)
@@ -78,12 +79,12 @@ class SqlAccounts:
         return KeyInfo(key_id=row.id, account_id=row.account_id, livemode=bool(row.livemode))
 
     def account_setting(self, account_id: str, name: str) -> Any:
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**{READONLY: True}) as conn:
             row = conn.execute(select(accounts.c.settings).where(accounts.c.id == account_id)).first()
         return None if row is None else (row.settings or {}).get(name)
 
     def account_names(self) -> dict[str, str]:
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**{READONLY: True}) as conn:
             return {r.id: r.name for r in conn.execute(select(accounts.c.id, accounts.c.name))}
 
 

@@ -9,6 +9,9 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
+# Execution option marking a connection that only reads (SQLite then takes no write lock up front).
+READONLY = "billfold_readonly"
+
 DEFAULT_DATA_DIR = Path(os.environ.get("BILLFOLD_DATA_DIR", "data"))
 
 
@@ -59,4 +62,6 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only work (the scheduler's due queries, key lookups) must not queue behind writers.
+        readonly = conn.get_execution_options().get(READONLY, False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

@@ -6,6 +6,7 @@ from sqlalchemy import Engine, select
 
 from billfold.app.ports import DueItem
 
+from .engine import READONLY
 from .schema import objects
 
 _O = objects.c
@@ -21,7 +22,7 @@ class SqlScheduler:
             .where(_O.type == "test_helpers.test_clock", _O.status == "advancing", _O.deleted.is_(False))
             .order_by(_O.seq)
         )
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**{READONLY: True}) as conn:
             return [DueItem(r.account_id, bool(r.livemode), r.id) for r in conn.execute(stmt)]
 
     def due_subscriptions(self, until: int, limit: int) -> list[DueItem]:
@@ -37,5 +38,5 @@ class SqlScheduler:
             .order_by(_O.due_at, _O.seq)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**{READONLY: True}) as conn:
             return [DueItem(r.account_id, bool(r.livemode), r.id) for r in conn.execute(stmt)]
