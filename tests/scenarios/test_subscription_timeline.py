@@ -22,6 +22,15 @@ def advance(c: stripe.StripeClient, clock_id: str, to: int) -> None:
         time.sleep(0.05)
 
 
+def _shape(inv: stripe.Invoice) -> tuple[object, ...]:
+    lines = tuple(
+        (line.amount, line.quantity, line.period.start, line.period.end, line["explanation"])
+        for line in inv.lines.data
+    )
+    totals = (inv.subtotal, inv.total, inv.amount_due, [t.amount for t in inv.total_taxes])
+    return (*totals, inv.total_discount_amounts[0].amount, lines)
+
+
 def catalog(c: stripe.StripeClient) -> tuple[str, str]:
     product = c.v1.products.create(params={"name": "Advanced seat"})
     price = c.v1.prices.create(
@@ -78,6 +87,13 @@ def test_monthly_seats_with_coupon_and_vat_renew_and_cancel(tenant: Tenant) -> N
     assert line["explanation"].startswith("20 × Advanced seat at 99.00 USD")
     assert "20% off" in line["explanation"] and "VAT 19%" in line["explanation"]
 
+    preview = c.v1.invoices.create_preview(params={"subscription": sub.id})
+    assert (preview.period_start, preview.total, preview.billing_reason) == (
+        FEB1,
+        188496,
+        "subscription_cycle",
+    )
+
     advance(c, clock.id, FEB1 + 60)
     renewal_list = c.v1.invoices.list(params={"subscription": sub.id}).data
     assert len(renewal_list) == 2
@@ -88,6 +104,8 @@ def test_monthly_seats_with_coupon_and_vat_renew_and_cancel(tenant: Tenant) -> N
         FEB1,
     )
     assert renewal.total == 188496
+    # The preview equals the invoice that followed, line for line (only ids differ).
+    assert _shape(preview) == _shape(renewal)
 
     advance(c, clock.id, FEB1 + 3600 + 60)
     renewal = c.v1.invoices.retrieve(renewal.id)
@@ -147,3 +165,37 @@ def test_a_second_bill_run_finds_nothing(tenant: Tenant) -> None:
     # Only the clock's own advancing/ready events were added: no invoice, no subscription change.
     assert tenant.rows() == before + 2
     assert len(c.v1.invoices.list(params={"subscription": sub.id}).data) == 2
+
+
+def test_preview_errors_write_nothing(tenant: Tenant, other_tenant: Tenant) -> None:
+    c = tenant.client
+    price, _ = catalog(c)
+    cus = c.v1.customers.create(params={"invoice_settings": {"default_payment_method": "pm_card_visa"}})
+    sub = c.v1.subscriptions.create(params={"customer": cus.id, "items": [{"price": price, "quantity": 1}]})
+    before = (tenant.rows(), tenant.audit_rows())
+    for params, param, status in [
+        ({}, "subscription", 400),
+        ({"subscription": "sub_missing"}, "subscription", 404),
+    ]:
+        try:
+            c.v1.invoices.create_preview(params=params)  # type: ignore[arg-type]
+        except stripe.InvalidRequestError as err:
+            assert (err.http_status, err.param) == (status, param)
+        else:
+            raise AssertionError(f"preview with {params} should fail")
+    try:
+        other_tenant.client.v1.invoices.create_preview(params={"subscription": sub.id})
+    except stripe.InvalidRequestError as err:
+        assert err.http_status == 404
+    else:
+        raise AssertionError("another account's subscription must be a 404")
+    c.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
+    mid = (tenant.rows(), tenant.audit_rows())
+    assert mid[0] == before[0] + 1  # the update's event
+    try:
+        c.v1.invoices.create_preview(params={"subscription": sub.id})
+    except stripe.InvalidRequestError as err:
+        assert err.code == "invoice_upcoming_none"
+    else:
+        raise AssertionError("a subscription that will not renew has no upcoming invoice")
+    assert (tenant.rows(), tenant.audit_rows()) == mid

@@ -171,3 +171,39 @@ def run_due_object(store: Store, object_id: str, now: int, processor: PaymentPro
         return 0
     renew(store, doc, int(at))
     return 1
+
+
+def preview_next_invoice(store: Store, sub: Doc) -> Doc:
+    """The invoice the next renewal will create, computed by the same generator from the same facts.
+
+    Nothing is stored. When nothing changes before the renewal, the real invoice equals this preview line for line.
+    """
+    customer = get_customer(store, sub["customer"])
+    if sub["status"] in ("canceled", "incomplete_expired") or sub.get("cancel_at_period_end"):
+        from .errors import InvalidRequest
+
+        raise InvalidRequest(
+            f"Subscription {sub['id']} will not renew, so there is no upcoming invoice.",
+            code="invoice_upcoming_none",
+        )
+    at = int(sub["items"]["data"][0]["current_period_end"])
+    start, end = invoicing.next_period(sub, at)
+    preview = dict(sub)
+    preview["items"] = {
+        **sub["items"],
+        "data": [
+            {**i, "current_period_start": start, "current_period_end": end} for i in sub["items"]["data"]
+        ],
+    }
+    draft = invoicing.draft_for_period(store, preview, customer, start, end, at)
+    doc = invoicing.invoice_doc(
+        store,
+        draft,
+        customer,
+        sub,
+        billing_reason="subscription_cycle",
+        now=at,
+        invoice_id="upcoming_" + sub["id"],
+    )
+    doc["automatically_finalizes_at"] = at + invoicing.DRAFT_WINDOW_SECONDS
+    return doc

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from billfold.app import invoicing
+from billfold.app import billing, invoicing
 from billfold.app.errors import CardDeclined, InvalidRequest, ResourceMissing
 from billfold.app.ports import Doc, ListQuery
-from billfold.app.subscriptions import customer_now
+from billfold.app.subscriptions import customer_now, get_subscription
 
 from ..framework import Ctx, ListResult, StripeRouter
 from ..params import ListParams, Params, created_filter
@@ -56,6 +56,27 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
         ),
     )
     return ListResult(page, "/v1/invoices")
+
+
+class Preview(Params):
+    customer: str | None = None
+    subscription: str | None = None
+
+
+@router.post("/v1/invoices/create_preview")
+def create_preview(ctx: Ctx, params: dict[str, Any]) -> Doc:
+    """The upcoming invoice of a subscription (proposed changes are not supported yet)."""
+    p = Preview.parse(params)
+    if not p.subscription:
+        raise InvalidRequest(
+            "Pass `subscription`: previews of a subscription's next invoice are supported; previews of proposed "
+            "changes and of one-off invoices are not yet.",
+            param="subscription",
+        )
+    sub = get_subscription(ctx.store, p.subscription, param="subscription")
+    if p.customer and p.customer != sub["customer"]:
+        raise InvalidRequest("The subscription belongs to another customer.", param="customer")
+    return billing.preview_next_invoice(ctx.store, sub)
 
 
 @router.get("/v1/invoices/{invoice_id}")
