@@ -1,0 +1,247 @@
+"""Benchmark of the wall-clock bill run: how long the worker takes to renew and collect N subscriptions.
+
+Why this exists: the issue's target is 100,000 subscriptions billed in at most 40 s on 2 cores with memory flat in N.
+This script seeds N customers shaped like the reference customer's (Advanced seats, a Copilot add-on, a 20%-off
+repeating coupon, a 19% exclusive VAT rate), all started at T0 so that exactly one renewal is due one month later,
+then times ``Worker.bill_run`` over everything due: the renewals (drafts), then the drafts whose one-hour window has
+passed (finalize + pay). It prints figures and never asserts timings; results go in docs/benchmarks.md.
+
+    python -m benchmarks.bill_run --subscriptions 25000 --database sqlite
+    python -m benchmarks.bill_run --subscriptions 25000 --database postgres
+    python -m benchmarks.bill_run --database sqlite:////tmp/b.sqlite3 --seed-only   # then --run-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import resource
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from billfold.adapters.clock import FixedClock
+from billfold.adapters.db.schema import objects
+from billfold.app import billing
+from billfold.app.catalog import create_price, create_product
+from billfold.app.customers import create_customer
+from billfold.app.discounts import create_coupon
+from billfold.app.ports import Scope, Store
+from billfold.app.tax_rates import create_tax_rate
+from billfold.main import Runtime, build_runtime
+
+T0 = 1_768_435_200  # 2026-01-15T00:00:00Z: every subscription starts here
+RUN_AT = 1_771_120_800  # 2026-02-15T02:00:00Z: T0 + 1 month + 2 h, past the renewal and its 1 h draft window
+ACCOUNT = "bill-run-benchmark"
+SEED_BATCH = 500  # subscriptions per unit of work while seeding
+PAGE = 4096
+
+
+def rss_mib() -> float:
+    """Resident set size now, from /proc (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE / 2**20
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+class RssSampler:
+    """The largest RSS seen while a block runs (ru_maxrss is process-wide and includes the seeding)."""
+
+    def __init__(self, every: float = 0.2) -> None:
+        self.every, self.peak = every, 0.0
+        self._stop = threading.Event()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.peak = max(self.peak, rss_mib())
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[RssSampler]:
+        self.peak = rss_mib()
+        thread = threading.Thread(target=self._loop, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join()
+            self.peak = max(self.peak, rss_mib())
+
+
+@contextlib.contextmanager
+def database(choice: str) -> Iterator[str]:
+    """A database URL: a temporary SQLite file, a throwaway PostgreSQL cluster, or the URL given."""
+    if choice == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="billfold-bench-") as d:
+            yield f"sqlite:///{Path(d) / 'bench.sqlite3'}"
+    elif choice == "postgres":
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tests.support.pg import temporary_cluster
+
+        with temporary_cluster("billfold-bench-pg-") as url:
+            yield url
+    else:
+        yield choice
+
+
+def seed_catalog(store: Store) -> dict[str, str]:
+    advanced = create_product(store, T0, {"name": "Advanced seat", "unit_label": "seat"})
+    copilot = create_product(store, T0, {"name": "Copilot", "unit_label": "seat"})
+    ids = {}
+    for key, product, amount in (("advanced", advanced, 9900), ("copilot", copilot, 3500)):
+        price = create_price(
+            store,
+            T0,
+            {
+                "product": product["id"],
+                "currency": "usd",
+                "unit_amount": amount,
+                "tax_behavior": "exclusive",
+                "recurring": {"interval": "month", "usage_type": "licensed"},
+            },
+        )
+        ids[key] = price["id"]
+    coupon = create_coupon(
+        store,
+        T0,
+        {
+            "name": "20% off Advanced seats for 12 months",
+            "percent_off": Decimal(20),
+            "duration": "repeating",
+            "duration_in_months": 12,
+            "applies_to": {"products": [advanced["id"]]},
+        },
+    )
+    ids["coupon"] = coupon["id"]
+    rate = create_tax_rate(
+        store,
+        T0,
+        {"display_name": "VAT", "percentage": Decimal(19), "inclusive": False, "country": "DE"},
+    )
+    ids["tax_rate"] = rate["id"]
+    return ids
+
+
+def seed(runtime: Runtime, scope: Scope, n: int, rng_seed: int) -> None:
+    uow, processor = runtime.services.uow, runtime.services.processor
+    with uow(scope) as store:
+        ids = seed_catalog(store)
+    rng = random.Random(rng_seed)
+    for batch_start in range(0, n, SEED_BATCH):
+        with uow(scope) as store:
+            for i in range(batch_start, min(n, batch_start + SEED_BATCH)):
+                customer = create_customer(
+                    store,
+                    T0,
+                    {
+                        "name": f"Benchmark customer {i}",
+                        "email": f"bench-{i}@example.com",
+                        "invoice_settings": {"default_payment_method": "pm_card_visa"},
+                    },
+                )
+                seats = rng.randint(1, 500)
+                billing.start_subscription(
+                    store,
+                    T0,
+                    {
+                        "customer": customer["id"],
+                        "items": [
+                            {"price": ids["advanced"], "quantity": seats},
+                            {"price": ids["copilot"], "quantity": seats},
+                        ],
+                        "discounts": [{"coupon": ids["coupon"]}],
+                        "default_tax_rates": [ids["tax_rate"]],
+                    },
+                    processor,
+                )
+        print(f"  seeded {min(n, batch_start + SEED_BATCH)}/{n}", file=sys.stderr, flush=True)
+
+
+def invoice_counts(runtime: Runtime, scope: Scope) -> dict[str, int]:
+    """Invoices created by the bill run (created at or after the renewal instant), by status."""
+    o = objects.c
+    stmt = (
+        select(o.status, func.count())
+        .where(
+            o.account_id == scope.account_id,
+            o.livemode.is_(scope.livemode),
+            o.type == "invoice",
+            o.created > T0,
+        )
+        .group_by(o.status)
+    )
+    with runtime.engine.connect() as conn:
+        return {str(status): int(count) for status, count in conn.execute(stmt)}
+
+
+def bill_run(runtime: Runtime) -> tuple[int, int]:
+    """Call the worker's bill run until nothing is due; returns (due actions done, worker passes)."""
+    worker = runtime.worker()
+    done = passes = 0
+    while True:
+        passes += 1
+        n = worker.bill_run(RUN_AT)
+        done += n
+        if n == 0:
+            return done, passes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--subscriptions", type=int, default=25_000)
+    parser.add_argument("--database", default="sqlite", help="sqlite | postgres | a database URL")
+    parser.add_argument("--seed", type=int, default=20261121, help="RNG seed for seat quantities")
+    stage = parser.add_mutually_exclusive_group()
+    stage.add_argument("--seed-only", action="store_true")
+    stage.add_argument("--run-only", action="store_true")
+    args = parser.parse_args(argv)
+    n = args.subscriptions
+
+    with database(args.database) as url:
+        clock = FixedClock(T0)
+        runtime = build_runtime(url, clock=clock)
+        scope = Scope(runtime.services.accounts.ensure_account(ACCOUNT), livemode=False, actor="benchmark")
+        print(f"database: {runtime.engine.url.render_as_string(hide_password=True)}")
+        print(f"subscriptions: {n}")
+        if not args.run_only:
+            started = time.perf_counter()
+            seed(runtime, scope, n, args.seed)
+            print(f"seed time: {time.perf_counter() - started:.1f} s")
+        if args.seed_only:
+            return 0
+
+        clock.t = RUN_AT
+        rss_before = rss_mib()
+        with RssSampler().running() as sampler:
+            started = time.perf_counter()
+            done, passes = bill_run(runtime)
+            elapsed = time.perf_counter() - started
+        rss_after = rss_mib()
+        counts = invoice_counts(runtime, scope)
+        made = sum(counts.values())
+        print(f"bill run wall time: {elapsed:.1f} s ({done} due actions in {passes} worker passes)")
+        print(f"invoices per second: {made / elapsed:.1f}")
+        print(f"RSS before/after bill run: {rss_before:.0f} / {rss_after:.0f} MiB")
+        print(f"peak RSS during bill run (sampled): {sampler.peak:.0f} MiB")
+        print(f"peak RSS of the process (ru_maxrss, incl. seeding): {peak_rss_mib():.0f} MiB")
+        print(f"invoices made by the bill run: {made} by status {counts}")
+        ok = made == n and counts.get("paid", 0) == n
+        print(f"invoice count equals N ({n}) and all paid: {'yes' if ok else 'NO'}")
+        runtime.engine.dispose()
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
