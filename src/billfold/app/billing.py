@@ -12,7 +12,7 @@ from typing import Any
 from billfold.core import periods
 from billfold.core.invoice import ProrationFraction
 
-from . import invoicing, subscriptions
+from . import changes, invoicing, subscriptions
 from .customers import get_customer
 from .ports import Doc, PaymentProcessor, Store
 
@@ -101,11 +101,14 @@ def renew(store: Store, sub: Doc, at: int) -> None:
         item["current_period_start"], item["current_period_end"] = start, end
     if sub["status"] == "trialing":
         sub["status"] = "active"
-    draft = invoicing.draft_for_period(store, sub, customer, start, end, at)
+    pending = changes.pending_items(store, sub["id"])
+    extra = invoicing.proration_lines(store, sub, pending)
+    draft = invoicing.draft_for_period(store, sub, customer, start, end, at, extra_lines=extra)
     invoice = invoicing.invoice_doc(store, draft, customer, sub, billing_reason="subscription_cycle", now=at)
     if store.claim_period(sub["id"], start, invoice["id"]):
         invoice["automatically_finalizes_at"] = at + invoicing.DRAFT_WINDOW_SECONDS
         invoicing.create_draft(store, invoice)
+        changes.mark_invoiced(store, pending, invoice["id"])
         sub["latest_invoice"] = invoice["id"]
     _set_due(sub)
     subscriptions.save(store, sub, previous=previous)
@@ -195,7 +198,8 @@ def preview_next_invoice(store: Store, sub: Doc) -> Doc:
             {**i, "current_period_start": start, "current_period_end": end} for i in sub["items"]["data"]
         ],
     }
-    draft = invoicing.draft_for_period(store, preview, customer, start, end, at)
+    extra = invoicing.proration_lines(store, sub, changes.pending_items(store, sub["id"]))
+    draft = invoicing.draft_for_period(store, preview, customer, start, end, at, extra_lines=extra)
     doc = invoicing.invoice_doc(
         store,
         draft,

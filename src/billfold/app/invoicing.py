@@ -7,6 +7,7 @@ draft is finalized after the draft window (one hour, as Stripe); numbers are gap
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -103,7 +104,7 @@ def tax_facts(rates: list[Doc]) -> tuple[TaxRate, ...]:
     )
 
 
-def _product_name(store: Store, price: Doc) -> str:
+def product_name(store: Store, price: Doc) -> str:
     product = store.get("product", price["product"]) if isinstance(price.get("product"), str) else None
     return str((product or {}).get("name") or price.get("nickname") or price["id"])
 
@@ -115,7 +116,7 @@ def subscription_lines(
     lines: list[LineInput] = []
     for item in sub["items"]["data"]:
         price = item["price"]
-        name = _product_name(store, price)
+        name = product_name(store, price)
         if price["recurring"].get("usage_type") == "metered":
             continue  # billed in arrears at the end of the period (usage arrives with meters)
         qty = int(item.get("quantity") or 0)
@@ -156,6 +157,50 @@ def subscription_lines(
     return lines
 
 
+def proration_lines(store: Store, sub: Doc, items: list[Doc]) -> list[LineInput]:
+    """Pending proration invoice items as generator lines, rebuilt from their lineage so amounts match exactly."""
+    lines: list[LineInput] = []
+    prices = store.get_many("price", [ii["billfold_proration"]["price"] for ii in items])
+    for ii in items:
+        info = ii["billfold_proration"]
+        price = prices[info["price"]]
+        lines.append(
+            SubscriptionItemLine(
+                id=new_id("line_item"),
+                price_id=price["id"],
+                product_id=price["product"],
+                description=product_name(store, price),
+                spec=price_spec(price, sub["currency"]),
+                quantity=int(ii["quantity"]),
+                period_start=ii["period"]["start"],
+                period_end=ii["period"]["end"],
+                quantity_source=f"proration invoice item {ii['id']}",
+                proration=True,
+                proration_fraction=ProrationFraction(int(info["seconds"]), int(info["period_seconds"])),
+                credit=bool(info["credit"]),
+                subscription_id=sub["id"],
+            )
+        )
+    return lines
+
+
+def draft_for_items(store: Store, sub: Doc, customer: Doc, items: list[Doc], as_of: int) -> InvoiceDraft:
+    """An invoice of pending proration items alone (``proration_behavior=always_invoice``)."""
+    facts = InvoiceFacts(
+        currency=sub["currency"],
+        customer_balance=int(customer.get("balance") or 0),
+        period_start=min(ii["period"]["start"] for ii in items),
+        period_end=max(ii["period"]["end"] for ii in items),
+        lines=tuple(proration_lines(store, sub, items)),
+        default_tax_rates=tax_facts(sub.get("default_tax_rates") or []),
+    )
+    return generate(facts, as_of)
+
+
+def format_day(t: int) -> str:
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%b %-d, %Y")
+
+
 def draft_for_period(
     store: Store,
     sub: Doc,
@@ -168,7 +213,7 @@ def draft_for_period(
     proration: ProrationFraction | None = None,
     extra_lines: list[LineInput] | None = None,
 ) -> InvoiceDraft:
-    lines = subscription_lines(store, sub, start, end, trial=trial, proration=proration) + (extra_lines or [])
+    lines = (extra_lines or []) + subscription_lines(store, sub, start, end, trial=trial, proration=proration)
     facts = InvoiceFacts(
         currency=sub["currency"],
         customer_balance=int(customer.get("balance") or 0),

@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from billfold.app import billing
+from billfold.app import billing, changes
 from billfold.app import subscriptions as uc
-from billfold.app.errors import ResourceMissing
+from billfold.app.errors import InvalidRequest, ResourceMissing
 from billfold.app.ports import Doc, ListQuery
 
 from ..framework import Ctx, ListResult, StripeRouter
@@ -153,7 +153,16 @@ def list_items(ctx: Ctx, params: dict[str, Any]) -> ListResult:
     return ListResult(page, "/v1/subscription_items")
 
 
+class ItemChange(ItemParam):
+    id: str | None = None
+    deleted: bool | None = None
+    clear_usage: bool | None = None
+
+
 class SubscriptionUpdate(Params):
+    items: Annotated[list[ItemChange], Field(max_length=20)] | None = None
+    proration_behavior: Literal["always_invoice", "create_prorations", "none"] | None = None
+    proration_date: int | None = None
     cancel_at_period_end: bool | None = None
     cancel_at: Annotated[int | None, EmptyIsNone] = None
     description: Annotated[str | None, EmptyIsNone] = None
@@ -165,7 +174,26 @@ class SubscriptionUpdate(Params):
 @router.post("/v1/subscriptions/{subscription_id}")
 def update(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
     p = SubscriptionUpdate.parse(params)
-    return uc.update_subscription(ctx.store, ctx.clock.now(), subscription_id, given_values(p))
+    values = given_values(p)
+    item_changes = values.pop("items", None)
+    behavior = values.pop("proration_behavior", None) or "create_prorations"
+    proration_date = values.pop("proration_date", None)
+    if item_changes is None and proration_date is not None:
+        raise InvalidRequest("proration_date only applies to a change of items.", param="proration_date")
+    sub = None
+    if item_changes:
+        sub = changes.change_items(
+            ctx.store,
+            ctx.clock.now(),
+            subscription_id,
+            item_changes,
+            behavior,
+            proration_date,
+            ctx.services.processor,
+        )
+    if values or sub is None:
+        sub = uc.update_subscription(ctx.store, ctx.clock.now(), subscription_id, values)
+    return sub
 
 
 class SubscriptionCancel(Params):
@@ -180,7 +208,5 @@ def cancel(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
     sub = uc.get_subscription(ctx.store, subscription_id, for_update=True)
     customer = ctx.store.get("customer", sub["customer"]) or {}
     if sub["status"] == "canceled":
-        from billfold.app.errors import InvalidRequest
-
         raise InvalidRequest(f"Subscription {subscription_id} is already canceled.")
     return billing.cancel(ctx.store, sub, uc.customer_now(ctx.store, customer, ctx.clock.now()))
