@@ -199,3 +199,20 @@ def test_preview_errors_write_nothing(tenant: Tenant, other_tenant: Tenant) -> N
     else:
         raise AssertionError("a subscription that will not renew has no upcoming invoice")
     assert (tenant.rows(), tenant.audit_rows()) == mid
+
+
+def test_withdrawn_cancellation_renews(tenant: Tenant) -> None:
+    c = tenant.client
+    price, _ = catalog(c)
+    clock = c.v1.test_helpers.test_clocks.create(params={"frozen_time": T0})
+    cus = c.v1.customers.create(
+        params={"test_clock": clock.id, "invoice_settings": {"default_payment_method": "pm_card_visa"}}
+    )
+    sub = c.v1.subscriptions.create(params={"customer": cus.id, "items": [{"price": price, "quantity": 1}]})
+    asked = c.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
+    assert asked.cancel_at_period_end is True and asked.canceled_at == T0
+    withdrawn = c.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": False})
+    assert withdrawn.cancel_at_period_end is False and withdrawn.canceled_at is None
+    advance(c, clock.id, FEB1 + 60)
+    renewed = c.v1.subscriptions.retrieve(sub.id)
+    assert renewed.status == "active" and renewed["items"].data[0].current_period_start == FEB1

@@ -349,8 +349,9 @@ def update_subscription(store: Store, wall_now: int, subscription_id: str, value
             doc["metadata"] = merge_metadata(doc.get("metadata") or {}, value)
         else:
             doc[key] = value
-    if values.get("cancel_at_period_end"):
-        doc["canceled_at"] = now
+    if "cancel_at_period_end" in values:
+        # Stripe records when the cancellation was requested, and forgets it when the request is withdrawn.
+        doc["canceled_at"] = now if values["cancel_at_period_end"] else None
     end = doc["items"]["data"][0]["current_period_end"]
     doc["billfold_due_at"] = min(end, doc["cancel_at"]) if doc.get("cancel_at") else end
     previous = {k: v for k, v in before.items() if doc.get(k) != v}
