@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from billfold.app.errors import InvalidRequest
 from billfold.app.metadata import merge_metadata as app_merge_metadata
+from billfold.app.ports import ListQuery
 from billfold.core.money import SUPPORTED_CURRENCIES
 
 M = TypeVar("M", bound="Params")
@@ -193,6 +194,17 @@ class ListParams(Params):
     ending_before: str | None = None
     expand: Expand = []
     created: Any = None
+
+    def page_query(self, filters: dict[str, Any] | None = None, ids: list[str] | None = None) -> ListQuery:
+        """The store query for this page: the cursors, ``limit`` and ``created`` range, plus the given filters."""
+        return ListQuery(
+            filters=filters or {},
+            created=created_filter(self.created),
+            ids=ids,
+            limit=self.limit,
+            starting_after=self.starting_after,
+            ending_before=self.ending_before,
+        )
 
 
 def created_filter(value: Any) -> dict[str, int]:

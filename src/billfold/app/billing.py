@@ -13,7 +13,7 @@ from billfold.core import periods
 from billfold.core.invoice import ProrationFraction
 
 from . import changes, invoicing, subscriptions
-from .customers import get_customer
+from .customers import customer_index, get_customer
 from .ports import Doc, PaymentProcessor, Store
 
 # Safety valve for one clock advance: no timeline needs more due actions than this.
@@ -55,7 +55,7 @@ def start_subscription(
     subscriptions.persist_new(store, sub, discounts)
     if not customer.get("currency"):
         customer["currency"] = sub["currency"]
-        store.replace(customer, _customer_index(customer))
+        store.replace(customer, customer_index(customer))
 
     draft = invoicing.draft_for_period(
         store, sub, customer, start, end, now, trial=trial, proration=proration
@@ -75,17 +75,6 @@ def start_subscription(
         sub["status"] = "active" if paid or sub["collection_method"] == "send_invoice" else "incomplete"
     subscriptions.save(store, sub, previous=previous)
     return sub
-
-
-def _customer_index(customer: Doc) -> Any:
-    from .ports import Index
-
-    email = customer.get("email")
-    return Index(
-        lookup=email.lower() if isinstance(email, str) else None,
-        test_clock=customer.get("test_clock"),
-        currency=customer.get("currency"),
-    )
 
 
 def renew(store: Store, sub: Doc, at: int) -> None:

@@ -48,7 +48,8 @@ CUSTOMER_FIELDS = (
 )
 
 
-def _index(doc: Doc) -> Index:
+def customer_index(doc: Doc) -> Index:
+    """The promoted columns of a customer: email (for list/search), test clock, billing currency."""
     email = doc.get("email")
     return Index(
         lookup=email.lower() if isinstance(email, str) else None,
@@ -125,7 +126,7 @@ def create_customer(store: Store, now: int, values: dict[str, Any]) -> Doc:
         for i, t in enumerate(tax_id_data)
     ]
     doc["tax_ids"] = _tax_id_list(customer_id, tax_ids)
-    store.insert(doc, _index(doc), created=created)
+    store.insert(doc, customer_index(doc), created=created)
     for t in tax_ids:
         store.insert(t, Index(customer=customer_id), created=created)
     store.record("customer.created", doc)
@@ -153,7 +154,7 @@ def update_customer(store: Store, customer_id: str, values: dict[str, Any], merg
         doc[k] = v
     previous = {k: before.get(k) for k in doc if before.get(k) != doc.get(k)}
     if previous:
-        store.replace(doc, _index(doc))
+        store.replace(doc, customer_index(doc))
         store.record("customer.updated", doc, previous_attributes=previous)
     return doc
 
@@ -214,7 +215,7 @@ def add_tax_id(store: Store, now: int, customer_id: str, kind: str, value: str) 
     store.insert(tax_id, Index(customer=customer_id), created=now)
     tax_ids.append(tax_id)
     customer["tax_ids"] = _tax_id_list(customer_id, tax_ids)
-    store.replace(customer, _index(customer))
+    store.replace(customer, customer_index(customer))
     store.record("customer.tax_id.created", tax_id)
     return tax_id
 
@@ -227,6 +228,6 @@ def delete_tax_id(store: Store, customer_id: str, tax_id: str) -> Doc:
     store.delete("tax_id", tax_id)
     remaining = [t for t in (customer.get("tax_ids") or {}).get("data") or [] if t["id"] != tax_id]
     customer["tax_ids"] = _tax_id_list(customer_id, remaining)
-    store.replace(customer, _index(customer))
+    store.replace(customer, customer_index(customer))
     store.record("customer.tax_id.deleted", doc)
     return {"id": tax_id, "object": "tax_id", "deleted": True}

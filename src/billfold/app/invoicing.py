@@ -28,6 +28,7 @@ from billfold.core.pricing import BillingScheme, PriceSpec, Tier, TransformQuant
 from billfold.core.tax import TaxRate
 from billfold.ids import new_id
 
+from .customers import customer_index
 from .errors import InvalidRequest
 from .ports import ChargeResult, Doc, Index, PaymentProcessor, Store
 
@@ -525,14 +526,7 @@ def finalize(store: Store, doc: Doc, now: int) -> Doc:
     doc["ending_balance"] = int(doc.get("billfold_ending_balance") or 0)
     if customer and applied:
         customer["balance"] = int(customer.get("balance") or 0) - applied
-        store.replace(
-            customer,
-            Index(
-                lookup=(customer.get("email") or "").lower() or None,
-                test_clock=customer.get("test_clock"),
-                currency=customer.get("currency"),
-            ),
-        )
+        store.replace(customer, customer_index(customer))
     if doc["collection_method"] == "send_invoice":
         sub_id = ((doc.get("parent") or {}).get("subscription_details") or {}).get("subscription")
         sub = store.get("subscription", sub_id) if sub_id else None

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from billfold.app import discounts as uc
-from billfold.app.ports import Doc, ListQuery
+from billfold.app.ports import Doc
 
 from ..framework import Ctx, ListResult, StripeRouter
 from ..params import (
@@ -21,7 +21,6 @@ from ..params import (
     ListParams,
     Metadata,
     Params,
-    created_filter,
     given_values,
     merge_metadata,
 )
@@ -90,12 +89,7 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
     p = ListParams.parse(params)
     page = ctx.store.list(
         "coupon",
-        ListQuery(
-            created=created_filter(p.created),
-            limit=p.limit,
-            starting_after=p.starting_after,
-            ending_before=p.ending_before,
-        ),
+        p.page_query(),
     )
     now = ctx.clock.now()
     for doc in page.data:

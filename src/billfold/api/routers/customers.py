@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from billfold.app import customers as uc
 from billfold.app.errors import InvalidRequest
-from billfold.app.ports import Doc, ListQuery
-from billfold.app.search import compile_query, parse_query
+from billfold.app.ports import Doc
 
 from ..framework import Ctx, ListResult, SearchResult, StripeRouter
-from ..params import EmptyIsNone, ListParams, Metadata, Params, created_filter, given_values, merge_metadata
+from ..params import EmptyIsNone, ListParams, Metadata, Params, given_values, merge_metadata
+from ..search import search_page
 
 router = StripeRouter()
 
@@ -109,13 +108,6 @@ class CustomerList(ListParams):
     test_clock: str | None = None
 
 
-class CustomerSearch(Params):
-    query: str
-    limit: Annotated[int, Field(ge=1, le=100)] = 10
-    page: str | None = None
-    expand: list[str] = []
-
-
 class TaxIdCreate(Params):
     type: TaxIdType
     value: str
@@ -137,24 +129,8 @@ def create(ctx: Ctx, params: dict[str, Any]) -> Doc:
 
 @router.get("/v1/customers/search")
 def search(ctx: Ctx, params: dict[str, Any]) -> SearchResult:
-    p = CustomerSearch.parse(params)
-    query = parse_query(p.query, ("email", "name", "phone", "metadata", "created", "description", "currency"))
-    check = compile_query(query)
-    offset = _page_offset(p.page)
-    matched = [d for d in ctx.store.iterate("customer", {}) if check(d)]
-    window = matched[offset : offset + p.limit]
-    has_more = offset + p.limit < len(matched)
-    next_page = base64.urlsafe_b64encode(str(offset + p.limit).encode()).decode() if has_more else None
-    return SearchResult(window, has_more, next_page, "/v1/customers/search", total_count=None)
-
-
-def _page_offset(page: str | None) -> int:
-    if not page:
-        return 0
-    try:
-        return max(0, int(base64.urlsafe_b64decode(page.encode()).decode()))
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest(f"Invalid page: {page}", param="page") from None
+    fields = ("email", "name", "phone", "metadata", "created", "description", "currency")
+    return search_page(ctx, params, "customer", fields)
 
 
 @router.get("/v1/customers/{customer_id}")
@@ -188,13 +164,7 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
         filters["test_clock"] = p.test_clock
     page = ctx.store.list(
         "customer",
-        ListQuery(
-            filters=filters,
-            created=created_filter(p.created),
-            limit=p.limit,
-            starting_after=p.starting_after,
-            ending_before=p.ending_before,
-        ),
+        p.page_query(filters),
     )
     return ListResult(page, "/v1/customers")
 
@@ -211,12 +181,7 @@ def list_tax_ids(ctx: Ctx, params: dict[str, Any], customer_id: str) -> ListResu
     uc.get_customer(ctx.store, customer_id)
     page = ctx.store.list(
         "tax_id",
-        ListQuery(
-            filters={"customer": customer_id},
-            limit=p.limit,
-            starting_after=p.starting_after,
-            ending_before=p.ending_before,
-        ),
+        p.page_query({"customer": customer_id}),
     )
     return ListResult(page, f"/v1/customers/{customer_id}/tax_ids")
 

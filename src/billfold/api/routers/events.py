@@ -19,7 +19,7 @@ from billfold.app.errors import InvalidRequest, ResourceMissing
 from billfold.app.ports import Doc, ListQuery, Page, Store
 
 from ..framework import Ctx, ListResult, StripeRouter
-from ..params import ListParams, Params, created_filter
+from ..params import ListParams, Params
 
 router = StripeRouter()
 
@@ -82,12 +82,7 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
     p = EventList.parse(params)
     if p.type is not None and p.types is not None:
         raise InvalidRequest("You may pass either `type` or `types`, but not both.", param="types")
-    query = ListQuery(
-        created=created_filter(p.created),
-        limit=p.limit,
-        starting_after=p.starting_after,
-        ending_before=p.ending_before,
-    )
+    query = p.page_query()
     if p.types is not None:
         query = replace(query, filters={"status": tuple(p.types)})
     elif p.type is not None and "*" not in p.type:

@@ -6,11 +6,11 @@ from typing import Any, Literal
 
 from billfold.app import billing, invoicing
 from billfold.app.errors import CardDeclined, InvalidRequest, ResourceMissing
-from billfold.app.ports import Doc, ListQuery
+from billfold.app.ports import Doc
 from billfold.app.subscriptions import customer_now, get_subscription
 
 from ..framework import Ctx, ListResult, StripeRouter
-from ..params import ListParams, Params, created_filter
+from ..params import ListParams, Params
 
 router = StripeRouter()
 
@@ -47,13 +47,7 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
         filters["status"] = p.status
     page = ctx.store.list(
         "invoice",
-        ListQuery(
-            filters=filters,
-            created=created_filter(p.created),
-            limit=p.limit,
-            starting_after=p.starting_after,
-            ending_before=p.ending_before,
-        ),
+        p.page_query(filters),
     )
     return ListResult(page, "/v1/invoices")
 

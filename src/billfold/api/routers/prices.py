@@ -7,16 +7,13 @@ shared with ``/v1/products`` (``default_price_data``).
 
 from __future__ import annotations
 
-import base64
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from billfold.app import catalog as uc
-from billfold.app.errors import InvalidRequest
-from billfold.app.ports import Doc, ListQuery
-from billfold.app.search import compile_query, parse_query
+from billfold.app.ports import Doc
 
 from ..framework import Ctx, ListResult, SearchResult, StripeRouter
 from ..params import (
@@ -26,10 +23,10 @@ from ..params import (
     Metadata,
     NonNegativeInt,
     Params,
-    created_filter,
     given_values,
     merge_metadata,
 )
+from ..search import search_page
 
 router = StripeRouter()
 
@@ -144,29 +141,6 @@ class PriceList(ListParams):
     type: Literal["one_time", "recurring"] | None = None
 
 
-class SearchParams(Params):
-    query: str
-    limit: Annotated[int, Field(ge=1, le=100)] = 10
-    page: str | None = None
-
-
-def search_page(ctx: Ctx, params: dict[str, Any], object_type: str, fields: tuple[str, ...]) -> SearchResult:
-    """Stripe's search over one object type: https://docs.stripe.com/search (the ``page`` token is an offset)."""
-    p = SearchParams.parse(params)
-    check = compile_query(parse_query(p.query, fields))
-    offset = 0
-    if p.page:
-        try:
-            offset = max(0, int(base64.urlsafe_b64decode(p.page.encode()).decode()))
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidRequest(f"Invalid page: {p.page}", param="page") from None
-    matched = [d for d in ctx.store.iterate(object_type, {}) if check(d)]
-    has_more = offset + p.limit < len(matched)
-    next_page = base64.urlsafe_b64encode(str(offset + p.limit).encode()).decode() if has_more else None
-    url = f"/v1/{object_type}s/search"
-    return SearchResult(matched[offset : offset + p.limit], has_more, next_page, url)
-
-
 @router.post("/v1/prices")
 def create(ctx: Ctx, params: dict[str, Any]) -> Doc:
     p = PriceCreate.parse(params)
@@ -211,12 +185,6 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
         recurring = doc.get("recurring") or {}
         return bool(recurring) and all(recurring.get(k) == v for k, v in wanted.items())
 
-    query = ListQuery(
-        filters=filters,
-        created=created_filter(p.created),
-        limit=p.limit,
-        starting_after=p.starting_after,
-        ending_before=p.ending_before,
-    )
+    query = p.page_query(filters)
     page = uc.list_catalog(ctx.store, "price", query, keep if p.recurring is not None else None)
     return ListResult(page, "/v1/prices")

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field
 
 from billfold.app import catalog as uc
 from billfold.app.errors import InvalidRequest
-from billfold.app.ports import Doc, ListQuery
+from billfold.app.ports import Doc
 
 from ..framework import Ctx, ListResult, SearchResult, StripeRouter
 from ..params import (
@@ -19,10 +19,10 @@ from ..params import (
     Metadata,
     NonNegativeInt,
     Params,
-    created_filter,
     given_values,
     merge_metadata,
 )
+from ..search import search_page
 from .prices import (
     CurrencyOptions,
     CustomUnitAmount,
@@ -30,7 +30,6 @@ from .prices import (
     ProductId,
     TaxBehavior,
     TaxDetails,
-    search_page,
 )
 
 router = StripeRouter()
@@ -173,14 +172,7 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
         filters["active"] = p.active
     if p.type is not None:
         filters["status"] = p.type
-    query = ListQuery(
-        filters=filters,
-        created=created_filter(p.created),
-        ids=p.ids,
-        limit=p.limit,
-        starting_after=p.starting_after,
-        ending_before=p.ending_before,
-    )
+    query = p.page_query(filters, ids=p.ids)
 
     def keep(doc: Doc) -> bool:
         return (p.shippable is None or doc.get("shippable") == p.shippable) and (

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from billfold.app import discounts as uc
 from billfold.app.errors import InvalidRequest
-from billfold.app.ports import Doc, ListQuery
+from billfold.app.ports import Doc
 
 from ..framework import Ctx, ListResult, StripeRouter
 from ..params import (
@@ -22,7 +22,6 @@ from ..params import (
     Metadata,
     NonNegativeInt,
     Params,
-    created_filter,
     given_values,
     merge_metadata,
 )
@@ -115,12 +114,6 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
         filters["customer"] = p.customer
     page = ctx.store.list(
         "promotion_code",
-        ListQuery(
-            filters=filters,
-            created=created_filter(p.created),
-            limit=p.limit,
-            starting_after=p.starting_after,
-            ending_before=p.ending_before,
-        ),
+        p.page_query(filters),
     )
     return ListResult(page, "/v1/promotion_codes")

@@ -9,10 +9,10 @@ from pydantic import Field
 from billfold.app import billing, changes
 from billfold.app import subscriptions as uc
 from billfold.app.errors import InvalidRequest, ResourceMissing
-from billfold.app.ports import Doc, ListQuery
+from billfold.app.ports import Doc
 
 from ..framework import Ctx, ListResult, StripeRouter
-from ..params import EmptyIsNone, ListParams, Metadata, Params, created_filter, given_values
+from ..params import EmptyIsNone, ListParams, Metadata, Params, given_values
 
 router = StripeRouter()
 
@@ -113,13 +113,7 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
         filters["status"] = p.status
     page = ctx.store.list(
         "subscription",
-        ListQuery(
-            filters=filters,
-            created=created_filter(p.created),
-            limit=p.limit,
-            starting_after=p.starting_after,
-            ending_before=p.ending_before,
-        ),
+        p.page_query(filters),
     )
     return ListResult(page, "/v1/subscriptions")
 
@@ -143,12 +137,7 @@ def list_items(ctx: Ctx, params: dict[str, Any]) -> ListResult:
     uc.get_subscription(ctx.store, p.subscription, param="subscription")
     page = ctx.store.list(
         "subscription_item",
-        ListQuery(
-            filters={"parent": p.subscription},
-            limit=p.limit,
-            starting_after=p.starting_after,
-            ending_before=p.ending_before,
-        ),
+        p.page_query({"parent": p.subscription}),
     )
     return ListResult(page, "/v1/subscription_items")
 

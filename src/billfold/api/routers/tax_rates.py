@@ -12,10 +12,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from billfold.app import tax_rates as uc
-from billfold.app.ports import Doc, ListQuery
+from billfold.app.ports import Doc
 
 from ..framework import Ctx, ListResult, StripeRouter
-from ..params import EmptyIsNone, ListParams, Metadata, Params, created_filter, given_values, merge_metadata
+from ..params import EmptyIsNone, ListParams, Metadata, Params, given_values, merge_metadata
 
 router = StripeRouter()
 
@@ -105,12 +105,6 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
         filters["status"] = "inclusive" if p.inclusive else "exclusive"
     page = ctx.store.list(
         "tax_rate",
-        ListQuery(
-            filters=filters,
-            created=created_filter(p.created),
-            limit=p.limit,
-            starting_after=p.starting_after,
-            ending_before=p.ending_before,
-        ),
+        p.page_query(filters),
     )
     return ListResult(page, "/v1/tax_rates")

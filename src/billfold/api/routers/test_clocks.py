@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from billfold.app import test_clocks as uc
-from billfold.app.ports import Doc, ListQuery
+from billfold.app.ports import Doc
 
 from ..framework import Ctx, ListResult, StripeRouter
 from ..params import ListParams, Params
@@ -40,9 +40,7 @@ def retrieve(ctx: Ctx, params: dict[str, Any], clock_id: str) -> Doc:
 @router.get(BASE)
 def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
     p = ListParams.parse(params)
-    page = ctx.store.list(
-        uc.CLOCK, ListQuery(limit=p.limit, starting_after=p.starting_after, ending_before=p.ending_before)
-    )
+    page = ctx.store.list(uc.CLOCK, p.page_query())
     return ListResult(page, BASE)
 
 
