@@ -321,13 +321,18 @@ def test_due_finds_work_in_order_per_test_clock(uow: SqlUnitOfWork, scope: Scope
         store.insert(later, Index(due_at=T0 + 99))
         store.insert(clocked, Index(due_at=T0, test_clock="clock_1"))
         store.insert(_doc("subscription"), Index())
-        assert [d["id"] for d in store.due("subscription", T0 + 20, test_clock=None)] == [
-            early["id"],
-            late["id"],
+        assert [(at, d["id"]) for at, d in store.due("subscription", T0 + 20, test_clock=None)] == [
+            (T0 + 10, early["id"]),
+            (T0 + 20, late["id"]),
         ]
-        assert [d["id"] for d in store.due("subscription", T0 + 20, test_clock="clock_1")] == [clocked["id"]]
+        assert [d["id"] for _, d in store.due("subscription", T0 + 99, test_clock=None, limit=1)] == [
+            early["id"]
+        ]
+        assert [d["id"] for _, d in store.due("subscription", T0 + 20, test_clock="clock_1")] == [
+            clocked["id"]
+        ]
         store.delete("subscription", early["id"])
-        assert [d["id"] for d in store.due("subscription", T0 + 20, test_clock=None)] == [late["id"]]
+        assert [d["id"] for _, d in store.due("subscription", T0 + 20, test_clock=None)] == [late["id"]]
     with uow(_other(scope, account=True)) as store:
         assert store.due("subscription", T0 + 1000, test_clock=None) == []
 

@@ -16,9 +16,6 @@ from . import changes, invoicing, subscriptions
 from .customers import customer_index, get_customer
 from .ports import Doc, PaymentProcessor, Store
 
-# Safety valve for one clock advance: no timeline needs more due actions than this.
-MAX_ACTIONS_PER_ADVANCE = 100_000
-
 
 def _set_due(sub: Doc) -> None:
     """The subscription's next due instant: its period end, its cancel_at, or its trial end."""
@@ -114,7 +111,10 @@ def cancel(store: Store, sub: Doc, at: int, *, reason: str = "cancellation_reque
     return sub
 
 
-def finalize_due_invoice(store: Store, invoice: Doc, at: int, processor: PaymentProcessor) -> None:
+def invoice_due(store: Store, invoice: Doc, at: int, processor: PaymentProcessor) -> None:
+    """A draft whose window has passed: finalize it and collect payment."""
+    if invoice["status"] != "draft":
+        return
     invoicing.finalize(store, invoice, at)
     if invoice["status"] == "open" and invoice["collection_method"] == "charge_automatically":
         result = invoicing.attempt_payment(store, invoice, at, processor)
@@ -127,42 +127,9 @@ def finalize_due_invoice(store: Store, invoice: Doc, at: int, processor: Payment
                 subscriptions.save(store, sub, previous=previous)
 
 
-def run_due(store: Store, until: int, test_clock: str | None, processor: PaymentProcessor) -> int:
-    """Perform every due action with a due instant <= ``until``, earliest first. Returns how many ran."""
-    done = 0
-    while done < MAX_ACTIONS_PER_ADVANCE:
-        subs = store.due("subscription", until, test_clock=test_clock)
-        invoices = store.due("invoice", until, test_clock=test_clock)
-        candidates = [(s["billfold_due_at"], 1, "subscription", s) for s in subs[:1]]
-        candidates += [(i["automatically_finalizes_at"], 0, "invoice", i) for i in invoices[:1]]
-        if not candidates:
-            return done
-        at, _, kind, doc = min(candidates, key=lambda c: (c[0], c[1]))
-        if kind == "invoice":
-            finalize_due_invoice(store, doc, at, processor)
-        else:
-            renew(store, doc, at)
-        done += 1
-    raise RuntimeError("too many due actions in one advance; is a period empty?")
-
-
-def run_due_object(store: Store, object_id: str, now: int, processor: PaymentProcessor) -> int:
-    """Run the due action of one object (for the wall-clock bill run), re-checked under a row lock."""
-    kind = "invoice" if object_id.startswith("in_") else "subscription"
-    doc = store.get(kind, object_id, for_update=True)
-    if doc is None or doc.get("deleted"):
-        return 0
-    if kind == "invoice":
-        at = doc.get("automatically_finalizes_at")
-        if doc["status"] != "draft" or at is None or at > now:
-            return 0
-        finalize_due_invoice(store, doc, int(at), processor)
-        return 1
-    at = doc.get("billfold_due_at")
-    if at is None or at > now:
-        return 0
-    renew(store, doc, int(at))
-    return 1
+def subscription_due(store: Store, sub: Doc, at: int, processor: PaymentProcessor) -> None:
+    """The subscription's due instant: the period end (renew, or cancel if asked to)."""
+    renew(store, sub, at)
 
 
 def preview_next_invoice(store: Store, sub: Doc) -> Doc:

@@ -481,12 +481,19 @@ def invoice_doc(
     }
 
 
+def due_at(doc: Doc) -> int | None:
+    """When the worker must act on the invoice: finalize a draft after its window, or retry a failed payment."""
+    if not doc.get("auto_advance"):
+        return None
+    if doc["status"] == "draft":
+        return doc.get("automatically_finalizes_at")
+    if doc["status"] == "open" and doc["collection_method"] == "charge_automatically":
+        return doc.get("next_payment_attempt")
+    return None
+
+
 def index(doc: Doc) -> Index:
-    due = (
-        doc.get("automatically_finalizes_at")
-        if doc["status"] == "draft" and doc.get("auto_advance")
-        else None
-    )
+    due = due_at(doc)
     sub = (doc.get("parent") or {}).get("subscription_details") or {}
     return Index(
         customer=doc["customer"],
@@ -583,6 +590,8 @@ def attempt_payment(
             idempotency_key=f"{doc['id']}:{doc['attempt_count']}",
         )
     if result.succeeded:
+        # The charge a refund (credit note) goes back to; Stripe keeps it on the invoice's payments.
+        doc["billfold_charge"] = result.charge_id
         mark_paid(store, doc, now, out_of_band=False)
     else:
         doc["last_finalization_error"] = None

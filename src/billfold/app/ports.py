@@ -99,9 +99,11 @@ class Store(Protocol):
         """The next gapless number for the prefix (``PREFIX-0001``), reserved in this transaction."""
         ...
 
-    def due(self, object_type: str, until: int, *, test_clock: str | None) -> Sequence[Doc]:
-        """Objects of this type whose ``due_at`` is at or before ``until``, earliest first, for one test clock
-        (or, with None, those on no test clock)."""
+    def due(
+        self, object_type: str, until: int, *, test_clock: str | None, limit: int | None = None
+    ) -> Sequence[tuple[int, Doc]]:
+        """``(due_at, doc)`` of objects of this type whose ``due_at`` is at or before ``until``, earliest first,
+        for one test clock (or, with None, those on no test clock)."""
         ...
 
     def remember_response(self, idempotency_key: str, response: StoredResponse) -> None:
@@ -181,9 +183,20 @@ class ChargeResult:
     message: str | None = None
 
 
+@dataclass(frozen=True)
+class RefundResult:
+    succeeded: bool
+    refund_id: str | None = None
+    message: str | None = None
+
+
 class PaymentProcessor(Protocol):
     """Collects money for an invoice. The simulated processor understands Stripe's test payment methods."""
 
     def charge(
         self, *, payment_method: str, amount: int, currency: str, customer: str, idempotency_key: str
     ) -> ChargeResult: ...
+
+    def refund(self, *, charge_id: str, amount: int, currency: str, idempotency_key: str) -> RefundResult:
+        """Return ``amount`` of an earlier successful charge to the customer."""
+        ...

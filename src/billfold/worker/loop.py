@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from billfold.app import billing, test_clocks
+from billfold.app import due, test_clocks
 from billfold.app.ports import Clock, PaymentProcessor, Scheduler, Scope, Store, UnitOfWork
 
 log = logging.getLogger("billfold.worker")
@@ -37,7 +37,7 @@ class Worker:
         self._thread: threading.Thread | None = None
 
     def _clock_work(self, store: Store, clock: dict[str, object], until: int) -> None:
-        billing.run_due(store, until, str(clock["id"]), self.processor)
+        due.run_due(store, until, str(clock["id"]), self.processor)
 
     def run_once(self) -> int:
         """Process everything due now; returns how many items were processed."""
@@ -60,7 +60,7 @@ class Worker:
             scope = Scope(account_id=item.account_id, livemode=item.livemode, actor="worker")
             try:
                 with self.uow(scope) as store:
-                    done += billing.run_due_object(store, item.object_id, now, self.processor)
+                    done += due.run_due_object(store, item.object_id, now, self.processor)
             except Exception:
                 log.exception("due work on %s failed", item.object_id)
         return done

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select
 
+from billfold.app.due import DUE_TYPES
 from billfold.app.ports import DueItem
 
 from .engine import READONLY
@@ -29,7 +30,7 @@ class SqlScheduler:
         stmt = (
             select(_O.account_id, _O.livemode, _O.id)
             .where(
-                _O.type.in_(("subscription", "invoice")),
+                _O.type.in_(DUE_TYPES),
                 _O.due_at.is_not(None),
                 _O.due_at <= until,
                 _O.test_clock.is_(None),

@@ -241,11 +241,13 @@ class SqlStore:
         )
         return formatted
 
-    def due(self, object_type: str, until: int, *, test_clock: str | None) -> Sequence[Doc]:
+    def due(
+        self, object_type: str, until: int, *, test_clock: str | None, limit: int | None = None
+    ) -> Sequence[tuple[int, Doc]]:
         conds = [self._scoped(object_type), _O.deleted.is_(False), _O.due_at.is_not(None), _O.due_at <= until]
         conds.append(_O.test_clock == test_clock if test_clock else _O.test_clock.is_(None))
-        stmt = select(_O.doc).where(*conds).order_by(_O.due_at, _O.seq)
-        return [dict(r.doc) for r in self.conn.execute(stmt)]
+        stmt = select(_O.due_at, _O.doc).where(*conds).order_by(_O.due_at, _O.seq).limit(limit)
+        return [(int(r.due_at), dict(r.doc)) for r in self.conn.execute(stmt)]
 
     def remember_response(self, idempotency_key: str, response: StoredResponse) -> None:
         c = idempotency_keys.c

@@ -5,7 +5,7 @@ https://docs.stripe.com/testing#cards — ``pm_card_visa`` succeeds, ``pm_card_c
 
 from __future__ import annotations
 
-from billfold.app.ports import ChargeResult
+from billfold.app.ports import ChargeResult, RefundResult
 from billfold.ids import random_token
 
 DECLINES: dict[str, tuple[str, str]] = {
@@ -36,3 +36,8 @@ class SimulatedProcessor:
             decline_code="payment_method_unknown",
             message=f"No such payment method: '{payment_method}'",
         )
+
+    def refund(self, *, charge_id: str, amount: int, currency: str, idempotency_key: str) -> RefundResult:
+        if not charge_id.startswith("ch_") or amount <= 0:
+            return RefundResult(False, message=f"Charge {charge_id} cannot be refunded by {amount}.")
+        return RefundResult(True, refund_id="re_" + random_token(24))
