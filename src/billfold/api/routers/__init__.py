@@ -3,12 +3,15 @@
 from ..framework import StripeRouter
 from . import (
     coupons,
+    credit_notes,
     customers,
     events,
+    invoice_items,
     invoices,
     prices,
     products,
     promotion_codes,
+    subscription_schedules,
     subscriptions,
     tax_rates,
     test_clocks,
@@ -25,4 +28,7 @@ ROUTERS: list[StripeRouter] = [
     test_clocks.router,
     subscriptions.router,
     invoices.router,
+    invoice_items.router,
+    credit_notes.router,
+    subscription_schedules.router,
 ]
