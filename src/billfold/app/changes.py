@@ -196,3 +196,10 @@ def mark_invoiced(store: Store, items: list[Doc], invoice_id: str) -> None:
     for ii in items:
         ii["invoice"] = invoice_id
         store.replace(ii, item_index(ii))
+
+
+def preview_invoice(store: Store, wall_now: int, sub_id: str, details: dict[str, Any]) -> Doc:
+    """The invoice a proposed change (``subscription_details``) would produce; nothing is stored."""
+    raise InvalidRequest(
+        "Previews of proposed subscription changes are not supported yet.", param="subscription_details"
+    )

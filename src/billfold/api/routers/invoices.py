@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from billfold.app import billing, invoicing
+from billfold.app import billing, changes, invoicing
 from billfold.app.errors import CardDeclined, InvalidRequest, ResourceMissing
 from billfold.app.ports import Doc
 from billfold.app.subscriptions import customer_now, get_subscription
@@ -55,6 +55,7 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
 class Preview(Params):
     customer: str | None = None
     subscription: str | None = None
+    subscription_details: dict[str, Any] | None = None
 
 
 @router.post("/v1/invoices/create_preview")
@@ -70,6 +71,8 @@ def create_preview(ctx: Ctx, params: dict[str, Any]) -> Doc:
     sub = get_subscription(ctx.store, p.subscription, param="subscription")
     if p.customer and p.customer != sub["customer"]:
         raise InvalidRequest("The subscription belongs to another customer.", param="customer")
+    if p.subscription_details:
+        return changes.preview_invoice(ctx.store, ctx.clock.now(), sub["id"], p.subscription_details)
     return billing.preview_next_invoice(ctx.store, sub)
 
 
