@@ -33,6 +33,7 @@ PREFIXES: dict[str, str] = {
     "api_key": "key",
     "account": "acct",
     "discount": "di",
+    "customer_balance_transaction": "cbtxn",
 }
 
 

@@ -43,7 +43,13 @@ EXPANDABLE: dict[str, dict[str, str]] = {
         "default_payment_method": "payment_method",
     },
     "invoiceitem": {"customer": "customer", "invoice": "invoice", "test_clock": "test_helpers.test_clock"},
-    "credit_note": {"customer": "customer", "invoice": "invoice"},
+    "credit_note": {
+        "customer": "customer",
+        "invoice": "invoice",
+        "customer_balance_transaction": "customer_balance_transaction",
+    },
+    "credit_note_line_item": {},
+    "customer_balance_transaction": {"customer": "customer", "credit_note": "credit_note", "invoice": "invoice"},
 }
 
 

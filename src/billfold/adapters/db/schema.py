@@ -93,6 +93,16 @@ objects = Table(
         sqlite_where=text("type = 'promotion_code' AND active = 1"),
         postgresql_where=text("type = 'promotion_code' AND active"),
     ),
+    # A credit note number (the invoice number + "-CN-NN") names one credit note per account and mode.
+    Index(
+        "uq_objects_credit_note_number",
+        "account_id",
+        "livemode",
+        "lookup",
+        unique=True,
+        sqlite_where=text("type = 'credit_note'"),
+        postgresql_where=text("type = 'credit_note'"),
+    ),
 )
 
 audit_log = Table(
