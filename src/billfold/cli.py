@@ -96,15 +96,17 @@ def keys_create(
 def demo(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8420,
-    customers: Annotated[int, typer.Option(help="How many demo customers to seed.")] = 300,
+    customers: Annotated[int, typer.Option(min=0, help="How many demo customers to seed.")] = 300,
+    account: Annotated[str, typer.Option(help="The account to seed (created on first use).")] = "demo",
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Serve the API after seeding.")
     ] = True,
 ) -> None:
-    """Seed the reference customer's catalog and customers, print how to call the API, and serve."""
+    """Seed the reference customer's catalog and customers, run them through three months on test clocks (once),
+    print a summary, how to call the API, and serve."""
     from billfold.demo import run_demo
 
-    run_demo(console, host=host, port=port, customers=customers)
+    run_demo(console, host=host, port=port, customers=customers, account=account)
     if serve_after:
         serve(host=host, port=port, log_level="warning", worker=True)
 

@@ -29,7 +29,10 @@ from billfold.app.customers import create_customer
 from billfold.app.discounts import create_coupon, create_promotion_code
 from billfold.app.ports import Doc, ListQuery, Scope, Store
 from billfold.app.tax_rates import create_tax_rate
+from billfold.app.test_clocks import create_clock
 from billfold.core.money import to_major_str
+from billfold.demo_summary import Summary, print_summary, summarize
+from billfold.demo_timeline import CLOCK_SIZE, START, clock_name, run_timeline, story_metadata
 from billfold.main import Runtime, build_runtime
 
 CURRENCIES = ("usd", "eur", "gbp", "aud")
@@ -132,6 +135,8 @@ class DemoResult:
     seeded_catalog: bool
     customers_added: int
     customers_total: int
+    timeline_steps: int  # clock steps run now (0 when every demo clock had already reached the end)
+    summary: Summary
 
 
 # -- the catalog --------------------------------------------------------------------------------------------------
@@ -317,45 +322,57 @@ def _digits(rng: random.Random, pattern: str) -> str:
     return "".join(rng.choice("0123456789") if ch == "#" else ch for ch in pattern)
 
 
-def demo_customers(start: int = 0) -> Iterator[Doc]:
-    """Create-customer values for demo customers ``start, start+1, ...``. Customer ``i`` depends only on ``i``, so a
-    rerun that tops up the list continues it instead of repeating it."""
+def _customer(i: int, ranks: dict[str, int]) -> Doc:
+    """The create-customer values of demo customer ``i``; ``ranks`` counts the customers of each segment so far
+    (the rank in its segment picks the customer's story)."""
     weights = [c.weight for c in COUNTRIES]
-    i = start
+    rng = random.Random(f"billfold-demo-customer-{i}")
+    country = rng.choices(COUNTRIES, weights)[0]
+    city, state, postal_code = country.pick(rng, "cities").split(",")
+    company = f"{country.pick(rng, 'brands')} {country.pick(rng, 'trades')}"
+    line1 = country.street_format.format(number=rng.randint(1, 180), street=country.pick(rng, "streets"))
+    segment = "sales_led" if rng.random() < 0.3 else "self_serve"
+    seats = rng.randint(1, 40) if segment == "self_serve" else rng.randint(20, 500)
+    values: Doc = {
+        "name": f"{company} {country.pick(rng, 'legal_forms')}",
+        "email": f"billing@{_slug(company)}-{i + 1}.example",
+        "phone": f"{country.phone} {_digits(rng, '### ####')}",
+        "address": {
+            "city": city,
+            "country": country.code,
+            "line1": line1,
+            "line2": None,
+            "postal_code": postal_code,
+            "state": state or None,
+        },
+        "preferred_locales": [country.locale],
+        "metadata": {"segment": segment, "seats": str(seats)},
+    }
+    # Most European businesses give their VAT id (so reverse charge can apply); fewer elsewhere.
+    if rng.random() < country.tax_id_share:
+        values["tax_id_data"] = [{"type": country.tax_id_type, "value": _digits(rng, country.tax_id_format)}]
+    values["metadata"] |= story_metadata(i, segment, seats, ranks[segment])
+    ranks[segment] += 1
+    if values["metadata"]["story"] != "bank_transfer":  # who pays by bank transfer gives no card
+        values["invoice_settings"] = {"default_payment_method": "pm_card_visa"}
+    return values
+
+
+def demo_customers(start: int = 0) -> Iterator[Doc]:
+    """Create-customer values for demo customers ``start, start+1, ...``. Customer ``i`` depends only on the
+    customers before it, so a rerun that tops up the list continues it instead of repeating it."""
+    ranks = {"self_serve": 0, "sales_led": 0}
+    i = 0
     while True:
-        rng = random.Random(f"billfold-demo-customer-{i}")
-        country = rng.choices(COUNTRIES, weights)[0]
-        city, state, postal_code = country.pick(rng, "cities").split(",")
-        company = f"{country.pick(rng, 'brands')} {country.pick(rng, 'trades')}"
-        line1 = country.street_format.format(number=rng.randint(1, 180), street=country.pick(rng, "streets"))
-        segment = "sales_led" if rng.random() < 0.3 else "self_serve"
-        seats = rng.randint(1, 40) if segment == "self_serve" else rng.randint(20, 500)
-        values: Doc = {
-            "name": f"{company} {country.pick(rng, 'legal_forms')}",
-            "email": f"billing@{_slug(company)}-{i + 1}.example",
-            "phone": f"{country.phone} {_digits(rng, '### ####')}",
-            "address": {
-                "city": city,
-                "country": country.code,
-                "line1": line1,
-                "line2": None,
-                "postal_code": postal_code,
-                "state": state or None,
-            },
-            "preferred_locales": [country.locale],
-            "metadata": {"segment": segment, "seats": str(seats)},
-        }
-        # Most European businesses give their VAT id (so reverse charge can apply); fewer elsewhere.
-        if rng.random() < country.tax_id_share:
-            values["tax_id_data"] = [
-                {"type": country.tax_id_type, "value": _digits(rng, country.tax_id_format)}
-            ]
-        yield values
+        values = _customer(i, ranks)
+        if i >= start:
+            yield values
         i += 1
 
 
 def seed_customers(console: Console, runtime: Runtime, scope: Scope, start: int, count: int) -> None:
-    """Customers ``start .. start+count-1``, ``BATCH`` per unit of work, with a progress bar."""
+    """Customers ``start .. start+count-1``, ``BATCH`` per unit of work, with a progress bar; each group of
+    ``CLOCK_SIZE`` on its own test clock frozen at the start of the demo's timeline."""
     uow, clock = runtime.services.uow, runtime.services.clock
     made = demo_customers(start)
     columns = (TextColumn("seeding customers"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -366,8 +383,11 @@ def seed_customers(console: Console, runtime: Runtime, scope: Scope, start: int,
             size = min(BATCH, count - done)
             with uow(scope) as store:
                 now = clock.now()
-                for _ in range(size):
-                    create_customer(store, now, next(made))
+                for group in range(0, size, CLOCK_SIZE):
+                    first, last = start + done + group + 1, start + done + min(group + CLOCK_SIZE, size)
+                    test_clock = create_clock(store, now, START, clock_name(first, last))["id"]
+                    for _ in range(min(CLOCK_SIZE, size - group)):
+                        create_customer(store, now, next(made) | {"test_clock": test_clock})
             done += size
             progress.update(task, advance=size)
 
@@ -452,6 +472,10 @@ for price in prices.data:
     print(price.lookup_key, price.unit_amount_decimal, price.currency_options["eur"].unit_amount_decimal)
 for customer in client.v1.customers.list(params={{"limit": 100}}).auto_paging_iter():
     print(customer.id, customer.name, customer.address.country if customer.address else "")
+for invoice in client.v1.invoices.list(params={{"status": "open", "limit": 100}}).auto_paging_iter():
+    print(invoice.number, invoice.customer_name, invoice.amount_remaining, invoice.currency)
+    for line in invoice.lines.data:
+        print("  ", line["explanation"])
 """
 
 
@@ -486,6 +510,19 @@ def run_demo(
         seed_customers(console, runtime, scope, existing, added)
     total = existing + added
     console.print(f"{total} customers in account {account} ({added} added).")
+    steps, clocks = run_timeline(
+        console,
+        services.uow,
+        scope,
+        services.processor,
+        services.clock.now,
+        coupon=COUPON_ID,
+        promotion_code=PROMOTION_CODE,
+    )
+    if clocks and not steps:
+        console.print(
+            f"The {clocks} demo test clocks have already run their three months; not running them again."
+        )
 
     with services.uow(scope) as store:
         # A terminal has its own width; a pipe or a log file gets one wide enough for the table.
@@ -497,10 +534,13 @@ def run_demo(
         f"Coupon {COUPON_ID} ({COUPON_NAME}), promotion code {PROMOTION_CODE}; "
         "tax rates: " + ", ".join(f"{c} {p}%" for _, p, c, _, _, _ in TAX_RATES)
     )
+    with services.uow(scope) as store:
+        summary = summarize(store)
+    print_summary(out, summary, customers=total, clocks=clocks)
 
     api_key = services.accounts.create_key(account_id, livemode=False)
     console.print(f"\nTest API key for account {account} ({account_id}):", highlight=False)
     console.print(api_key, highlight=False, soft_wrap=True)
     console.print("\nTry it with the official SDK (pip install stripe==16.1.0):\n")
     console.print(sdk_snippet(api_key, host, port), highlight=False, markup=False, soft_wrap=True)
-    return DemoResult(account_id, api_key, seeded, added, total)
+    return DemoResult(account_id, api_key, seeded, added, total, steps, summary)

@@ -126,6 +126,7 @@ def test_monthly_seats_with_coupon_and_vat_renew_and_cancel(tenant: Tenant) -> N
         "invoice.finalized",
         "invoice.paid",
         "customer.subscription.updated",
+        "invoice.upcoming",  # three days before the renewal
         "invoice.created",
         "customer.subscription.updated",
         "invoice.finalized",

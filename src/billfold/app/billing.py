@@ -1,8 +1,10 @@
-"""The billing loop: start a subscription, renew it at each period end, finalize drafts after the draft window,
-collect payment, cancel — driven by time (a test clock's or the wall clock's), one due action at a time.
+"""The billing loop: start a subscription, renew it at each period end, end trials, finalize drafts after the draft
+window, collect payment and dun when it fails, send the notices due before a renewal — driven by time (a test
+clock's or the wall clock's), one due action at a time.
 
 Each due action runs in the caller's unit of work. A period is billed at most once: ``claim_period`` is a unique
-database constraint, so a retried or concurrent bill run finds the period taken and moves on.
+database constraint, so a retried or concurrent bill run finds the period taken and moves on. What a subscription
+waits for is computed in one place, ``subscriptions.due_actions``; ``subscription_due`` performs the earliest.
 """
 
 from __future__ import annotations
@@ -12,33 +14,61 @@ from typing import Any
 from billfold.core import periods
 from billfold.core.invoice import ProrationFraction
 
-from . import changes, invoicing, subscriptions
+from . import changes, dunning, invoice_items, invoicing, subscriptions
 from .customers import customer_index, get_customer
-from .ports import Doc, PaymentProcessor, Store
+from .errors import CardDeclined, InvalidRequest
+from .ports import ChargeResult, Doc, PaymentProcessor, Store
+
+PAYMENT_BEHAVIORS = ("allow_incomplete", "default_incomplete", "error_if_incomplete")
 
 
-def _set_due(sub: Doc) -> None:
-    """The subscription's next due instant: its period end, its cancel_at, or its trial end."""
-    if sub["status"] in ("canceled", "incomplete_expired"):
-        sub["billfold_due_at"] = None
-        return
-    end = sub["items"]["data"][0]["current_period_end"]
-    due = end
-    if sub.get("cancel_at") and sub["cancel_at"] < due:
-        due = sub["cancel_at"]
-    sub["billfold_due_at"] = due
+class FirstPaymentFailed(CardDeclined):
+    """``payment_behavior=error_if_incomplete``: the first payment failed, so the request fails (HTTP 402) and
+    nothing it did is kept — unlike a declined ``/pay``, the unit of work rolls back."""
+
+    commit_first = False
 
 
+def payment_method(store: Store, sub: Doc, customer: Doc | None = None) -> str | None:
+    """The payment method a subscription's invoices are charged to: its own default, else the customer's."""
+    if sub.get("default_payment_method"):
+        return str(sub["default_payment_method"])
+    customer = customer or store.get("customer", sub["customer"]) or {}
+    pm = (customer.get("invoice_settings") or {}).get("default_payment_method")
+    return str(pm) if pm else None
+
+
+def subscription_of(store: Store, invoice: Doc) -> Doc | None:
+    sub_id = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    return store.get("subscription", sub_id, for_update=True) if sub_id else None
+
+
+def set_status(store: Store, sub: Doc, status: str, *, event: str = "customer.subscription.updated") -> None:
+    previous: Doc = {"status": sub["status"]}
+    sub["status"] = status
+    if status != "paused" and sub.get("status_details"):
+        previous["status_details"] = sub["status_details"]
+        sub["status_details"] = None
+    subscriptions.save(store, sub, previous=previous, event=event)
+
+
+# -- start -------------------------------------------------------------------------------------------------------
 def start_subscription(
     store: Store, wall_now: int, values: dict[str, Any], processor: PaymentProcessor
 ) -> Doc:
+    """Create a subscription and its first invoice, finalized at once and charged per ``payment_behavior``
+    (https://docs.stripe.com/billing/subscriptions/overview#payment-behavior)."""
+    behavior = values.pop("payment_behavior", None) or "allow_incomplete"
+    if behavior not in PAYMENT_BEHAVIORS:
+        raise InvalidRequest(
+            f"payment_behavior={behavior} is only used with updates and cannot be passed when creating a "
+            "subscription.",
+            param="payment_behavior",
+        )
     sub, discounts = subscriptions.create_subscription(store, wall_now, values)
     customer = get_customer(store, sub["customer"], param="customer")
     now = sub["created"]
-    start, end = (
-        sub["items"]["data"][0]["current_period_start"],
-        sub["items"]["data"][0]["current_period_end"],
-    )
+    start, end = subscriptions.period(sub)
     trial = sub["status"] == "trialing"
     proration = None
     anchor = sub["billing_cycle_anchor"]
@@ -47,8 +77,6 @@ def start_subscription(
         rec = sub["items"]["data"][0]["price"]["recurring"]
         full_start = periods.add_interval(anchor, rec["interval"], int(rec.get("interval_count", 1)), -1)
         proration = ProrationFraction(end - start, end - full_start)
-    sub["status"] = "trialing" if trial else "incomplete"
-    _set_due(sub)
     subscriptions.persist_new(store, sub, discounts)
     if not customer.get("currency"):
         customer["currency"] = sub["currency"]
@@ -63,10 +91,14 @@ def start_subscription(
     store.claim_period(sub["id"], start, invoice["id"])
     invoicing.create_draft(store, invoice)
     invoicing.finalize(store, invoice, now)
-    if invoice["status"] == "open" and sub["collection_method"] == "charge_automatically":
-        invoicing.attempt_payment(store, invoice, now, processor)
+    charge = sub["collection_method"] == "charge_automatically" and behavior != "default_incomplete"
+    if invoice["status"] == "open" and charge:
+        result = invoicing.attempt_payment(store, invoice, now, processor)
+        if not result.succeeded and behavior == "error_if_incomplete":
+            raise first_payment_error(result)
     previous = {"status": sub["status"], "latest_invoice": None}
     sub["latest_invoice"] = invoice["id"]
+    consume_once_discounts(store, sub, invoice)
     if not trial:
         paid = invoice["status"] == "paid"
         sub["status"] = "active" if paid or sub["collection_method"] == "send_invoice" else "incomplete"
@@ -74,78 +106,323 @@ def start_subscription(
     return sub
 
 
+def drop_ended_discounts(store: Store, sub: Doc, at: int) -> None:
+    """A discount whose ``end`` has passed (a ``repeating`` coupon's months are over) leaves the subscription and its
+    items, so the next invoice neither applies nor lists it."""
+    holders = [sub, *sub["items"]["data"]]
+    found = store.get_many("discount", [d for h in holders for d in h.get("discounts") or []])
+    ended = {did for did, d in found.items() if d.get("end") is not None and int(d["end"]) <= at}
+    for holder in holders:
+        if ended & set(holder.get("discounts") or []):
+            holder["discounts"] = [d for d in holder["discounts"] if d not in ended]
+
+
+def consume_once_discounts(store: Store, sub: Doc, invoice: Doc) -> None:
+    """A ``duration=once`` coupon applies to one invoice: once an invoice used it, the subscription (or its item)
+    no longer carries the discount (https://docs.stripe.com/billing/subscriptions/coupons)."""
+    used = {d["discount"] for d in invoice.get("total_discount_amounts") or [] if d.get("amount")}
+    for line in invoice["lines"]["data"]:
+        used |= {d["discount"] for d in line.get("discount_amounts") or [] if d.get("amount")}
+    if not used:
+        return
+    holders = [sub, *sub["items"]["data"]]
+    found = store.get_many("discount", [d for h in holders for d in h.get("discounts") or [] if d in used])
+    once = set()
+    for did, discount in found.items():
+        coupon = store.get("coupon", discount["source"]["coupon"])
+        if coupon is not None and coupon.get("duration") == "once":
+            once.add(did)
+    for holder in holders:
+        if once & set(holder.get("discounts") or []):
+            holder["discounts"] = [d for d in holder["discounts"] if d not in once]
+
+
+def first_payment_error(result: ChargeResult) -> Exception:
+    if result.decline_code == "payment_method_missing":
+        return InvalidRequest(
+            "This customer has no attached payment source or default payment method. Add a default payment "
+            "method (invoice_settings[default_payment_method]) or pass default_payment_method.",
+            code="resource_missing",
+        )
+    return FirstPaymentFailed(result.message or "Your card was declined.", code="card_declined")
+
+
+# -- due actions -------------------------------------------------------------------------------------------------
+def subscription_due(store: Store, sub: Doc, at: int, processor: PaymentProcessor) -> None:
+    """Perform the subscription's earliest due action (``subscriptions.due_actions``) at instant ``at``."""
+    due = [action for instant, action in subscriptions.due_actions(sub) if instant <= at]
+    if not due:
+        subscriptions.save(store, sub, event=None)  # a stale due instant: store the current one
+        return
+    action = due[0]
+    if action == "period_end":
+        renew(store, sub, at)
+    elif action == "cancel":
+        cancel(store, sub, at, reason="cancellation_requested")
+    elif action == "expire_incomplete":
+        expire_incomplete(store, sub, at)
+    elif action == "expire_resumption":
+        expire_resumption(store, sub, at)
+    elif action == "resume_collection":
+        previous = {"pause_collection": sub["pause_collection"]}
+        sub["pause_collection"] = None
+        subscriptions.save(store, sub, previous=previous)
+    elif action == "trial_will_end":
+        send_trial_will_end(store, sub)
+    elif action == "upcoming":
+        send_upcoming(store, sub)
+
+
 def renew(store: Store, sub: Doc, at: int) -> None:
-    """Close the period ending at ``at`` and open the next one, invoicing it as a draft."""
+    """Close the period ending at ``at`` and open the next one, invoicing it as a draft.
+
+    At a trial's end without a payment method, ``trial_settings.end_behavior.missing_payment_method`` decides:
+    ``create_invoice`` (renew; the payment will fail and dunning starts), ``pause`` or ``cancel``
+    (https://docs.stripe.com/billing/subscriptions/trials/free-trials#create-free-trials-without-payment).
+    """
     customer = get_customer(store, sub["customer"])
-    previous: Doc = {"status": sub["status"]}
     if sub.get("cancel_at_period_end") or (sub.get("cancel_at") and sub["cancel_at"] <= at):
         cancel(store, sub, at, reason="cancellation_requested")
         return
+    if sub["status"] == "trialing" and not trial_may_end(store, sub, customer, at):
+        return
+    previous: Doc = {"status": sub["status"]}
     start, end = invoicing.next_period(sub, at)
     for item in sub["items"]["data"]:
         previous.setdefault("items", {"current_period_start": item["current_period_start"]})
         item["current_period_start"], item["current_period_end"] = start, end
     if sub["status"] == "trialing":
         sub["status"] = "active"
-    pending = changes.pending_items(store, sub["id"])
+    drop_ended_discounts(store, sub, at)
+    pending = invoice_items.collect_for_renewal(store, sub)
     extra = invoicing.proration_lines(store, sub, pending)
     draft = invoicing.draft_for_period(store, sub, customer, start, end, at, extra_lines=extra)
     invoice = invoicing.invoice_doc(store, draft, customer, sub, billing_reason="subscription_cycle", now=at)
     if store.claim_period(sub["id"], start, invoice["id"]):
-        invoice["automatically_finalizes_at"] = at + invoicing.DRAFT_WINDOW_SECONDS
+        pause = sub.get("pause_collection") or {}
+        if sub["status"] == "unpaid" or pause.get("behavior") == "keep_as_draft":
+            # An unpaid subscription's invoices, and those made while collection is paused with keep_as_draft,
+            # stay drafts that are never finalized automatically (https://docs.stripe.com/billing/subscriptions/
+            # overview#unpaid, https://docs.stripe.com/billing/subscriptions/pause-payment).
+            invoice["auto_advance"] = False
+        else:
+            invoice["automatically_finalizes_at"] = at + invoicing.DRAFT_WINDOW_SECONDS
         invoicing.create_draft(store, invoice)
         changes.mark_invoiced(store, pending, invoice["id"])
         sub["latest_invoice"] = invoice["id"]
-    _set_due(sub)
+        consume_once_discounts(store, sub, invoice)
     subscriptions.save(store, sub, previous=previous)
 
 
-def cancel(store: Store, sub: Doc, at: int, *, reason: str = "cancellation_requested") -> Doc:
-    previous = {"status": sub["status"]}
+def trial_may_end(store: Store, sub: Doc, customer: Doc, at: int) -> bool:
+    """Whether a trial ending at ``at`` goes on to a paid period; if not, pause or cancel the subscription."""
+    if payment_method(store, sub, customer):
+        return True
+    end_behavior = (sub.get("trial_settings") or {}).get("end_behavior") or {}
+    behavior = end_behavior.get("missing_payment_method") or "create_invoice"
+    if behavior == "cancel":
+        cancel(store, sub, at, reason="cancellation_requested")
+        return False
+    if behavior == "pause":
+        pause(store, sub, at, "trial_end_without_payment_method")
+        return False
+    return True
+
+
+def pause(store: Store, sub: Doc, at: int, reason: str) -> None:
+    """Status ``paused``: no new periods and no invoices until resumed (https://docs.stripe.com/billing/
+    subscriptions/pause)."""
+    previous = {"status": sub["status"], "status_details": sub.get("status_details")}
+    sub["status"] = "paused"
+    sub["status_details"] = {
+        "paused": {"subscription": {"type": reason}, "transitioned_at": at, "type": "subscription"}
+    }
+    subscriptions.save(store, sub, previous=previous)
+    store.record("customer.subscription.paused", sub)
+
+
+def cancel(
+    store: Store,
+    sub: Doc,
+    at: int,
+    *,
+    reason: str = "cancellation_requested",
+    details: dict[str, Any] | None = None,
+    previous: Doc | None = None,
+) -> Doc:
+    """End the subscription now and stop automatic collection of its open invoices (Stripe's default on
+    cancellation: https://docs.stripe.com/api/subscriptions/cancel). ``previous``: earlier values of fields the
+    caller changed in the same step, for the event's ``previous_attributes``."""
+    previous = {**(previous or {}), "status": sub["status"]}
     sub["status"] = "canceled"
     sub["canceled_at"] = sub.get("canceled_at") or at
     sub["ended_at"] = at
-    sub["cancellation_details"]["reason"] = reason
-    _set_due(sub)
+    cancellation = sub["cancellation_details"]
+    cancellation["reason"] = reason
+    for key in ("comment", "feedback"):
+        if details and key in details:
+            cancellation[key] = details[key] or None
     subscriptions.save(store, sub, previous=previous, event="customer.subscription.deleted")
+    for invoice in list(store.iterate("invoice", {"parent": sub["id"], "status": "open"})):
+        if invoice.get("auto_advance") and invoice["collection_method"] == "charge_automatically":
+            invoice["auto_advance"] = False
+            invoice["next_payment_attempt"] = None
+            invoicing.save(store, invoice, "invoice.updated")
     return sub
 
 
+def expire_incomplete(store: Store, sub: Doc, at: int) -> None:
+    """23 hours without a paid first invoice: void it; the subscription is ``incomplete_expired`` (terminal)."""
+    latest = store.get("invoice", sub["latest_invoice"]) if sub.get("latest_invoice") else None
+    if latest and latest["status"] == "open":
+        invoicing.void(store, latest, at)
+    sub["canceled_at"] = sub.get("canceled_at") or at
+    sub["ended_at"] = at
+    set_status(store, sub, "incomplete_expired")
+
+
+def expire_resumption(store: Store, sub: Doc, at: int) -> None:
+    """A resumption invoice with no payment attempt within 23 hours is voided; the subscription stays paused."""
+    resumption = sub.pop("billfold_resumption")
+    invoice = store.get("invoice", resumption["invoice"])
+    if invoice and invoice["status"] == "open":
+        invoicing.void(store, invoice, at)
+    subscriptions.save(store, sub, event=None)
+
+
+def send_trial_will_end(store: Store, sub: Doc) -> None:
+    sub.setdefault("billfold_notices", {})["trial_will_end"] = sub["trial_end"]
+    subscriptions.save(store, sub, event="customer.subscription.trial_will_end")
+
+
+def send_upcoming(store: Store, sub: Doc) -> None:
+    """``invoice.upcoming``: the renewal invoice as a preview, once per period, ``UPCOMING_NOTICE_SECONDS`` early."""
+    store.record("invoice.upcoming", preview_next_invoice(store, sub))
+    sub.setdefault("billfold_notices", {})["upcoming"] = subscriptions.period(sub)[1]
+    subscriptions.save(store, sub, event=None)
+
+
+# -- invoices ----------------------------------------------------------------------------------------------------
 def invoice_due(store: Store, invoice: Doc, at: int, processor: PaymentProcessor) -> None:
-    """A draft whose window has passed: finalize it and collect payment."""
-    if invoice["status"] != "draft":
+    """A draft whose window has passed (finalize and collect), or an open invoice whose retry is due."""
+    if invoice["status"] == "draft":
+        sub = subscription_of(store, invoice)
+        pause = (sub or {}).get("pause_collection") or {}
+        if pause.get("behavior") == "keep_as_draft":  # collection was paused during the draft window
+            invoice["auto_advance"] = False
+            invoice["automatically_finalizes_at"] = None
+            invoicing.save(store, invoice, "invoice.updated")
+            return
+        invoicing.finalize(store, invoice, at)
+        if invoice["status"] == "paid":
+            after_invoice_paid(store, invoice, at)
+            return
+        if pause.get("behavior") == "void":
+            invoicing.void(store, invoice, at)
+        elif pause.get("behavior") == "mark_uncollectible":
+            invoicing.mark_uncollectible(store, invoice, at)
+        elif invoice["collection_method"] == "charge_automatically":
+            collect(store, invoice, at, processor)
+    elif invoice["status"] == "open" and invoice.get("next_payment_attempt"):
+        collect(store, invoice, at, processor)
+
+
+def collect(store: Store, invoice: Doc, at: int, processor: PaymentProcessor) -> ChargeResult:
+    """An automatic payment attempt; on failure the subscription goes ``past_due`` and dunning takes over."""
+    result = invoicing.attempt_payment(store, invoice, at, processor)
+    if result.succeeded:
+        after_invoice_paid(store, invoice, at)
+    else:
+        payment_failed(store, invoice, at, automatic=True)
+    return result
+
+
+def payment_failed(store: Store, invoice: Doc, at: int, *, automatic: bool) -> None:
+    exhausted = dunning.record_failure(invoice, at, automatic=automatic)
+    invoicing.save(store, invoice, None)
+    sub = subscription_of(store, invoice)
+    if sub is not None and sub["status"] == "active" and automatic:
+        set_status(store, sub, "past_due")
+    if not exhausted:
         return
-    invoicing.finalize(store, invoice, at)
-    if invoice["status"] == "open" and invoice["collection_method"] == "charge_automatically":
-        result = invoicing.attempt_payment(store, invoice, at, processor)
-        sub_id = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
-        if not result.succeeded and sub_id:
-            sub = store.get("subscription", sub_id)
-            if sub and sub["status"] == "active":
-                previous = {"status": sub["status"]}
-                sub["status"] = "past_due"
-                subscriptions.save(store, sub, previous=previous)
+    if dunning.FINAL_INVOICE_ACTION == "mark_uncollectible":
+        invoicing.mark_uncollectible(store, invoice, at)
+    if sub is not None and sub["status"] == "past_due":
+        if dunning.FINAL_SUBSCRIPTION_ACTION == "cancel":
+            cancel(store, sub, at, reason="payment_failed")
+        elif dunning.FINAL_SUBSCRIPTION_ACTION == "unpaid":
+            set_status(store, sub, "unpaid")
 
 
-def subscription_due(store: Store, sub: Doc, at: int, processor: PaymentProcessor) -> None:
-    """The subscription's due instant: the period end (renew, or cancel if asked to)."""
-    renew(store, sub, at)
+def after_invoice_paid(store: Store, invoice: Doc, at: int) -> None:
+    """Bring the invoice's subscription back once what it owed is paid: ``incomplete`` / ``past_due`` /
+    ``unpaid`` become ``active`` when no open invoice of the subscription remains, and a subscription paused until
+    its resumption invoice is paid resumes. Call it after every payment of an invoice (automatic, ``/pay``, out of
+    band)."""
+    sub = subscription_of(store, invoice)
+    if sub is None:
+        return
+    resumption = sub.get("billfold_resumption")
+    if sub["status"] == "paused" and resumption and resumption["invoice"] == invoice["id"]:
+        sub.pop("billfold_resumption")
+        set_status(store, sub, "active")
+        store.record("customer.subscription.resumed", sub)
+        return
+    if sub["status"] not in ("incomplete", "past_due", "unpaid"):
+        return
+    still_open = [
+        i
+        for i in store.iterate("invoice", {"parent": sub["id"], "status": "open"})
+        if i["id"] != invoice["id"]
+    ]
+    if not still_open:
+        set_status(store, sub, "active")
 
 
+def after_payment_failed(store: Store, invoice: Doc, at: int) -> None:
+    """A payment attempt by hand failed (``POST /v1/invoices/{id}/pay``): keep the invoice's retry schedule
+    (``attempt_payment`` clears ``next_payment_attempt``); a subscription resuming on this attempt resumes
+    ``past_due`` (without retries)."""
+    sub = subscription_of(store, invoice)
+    resumption = (sub or {}).get("billfold_resumption") or {}
+    resuming = sub is not None and sub["status"] == "paused" and resumption.get("invoice") == invoice["id"]
+    if sub is not None and resuming and resumption.get("payment_behavior") == "resume_on_payment_attempt":
+        sub.pop("billfold_resumption")
+        set_status(store, sub, "past_due")
+        store.record("customer.subscription.resumed", sub)
+        return
+    payment_failed(store, invoice, at, automatic=False)
+
+
+def after_invoice_closed(store: Store, invoice: Doc, at: int) -> None:
+    """An invoice was voided or marked uncollectible by hand (``POST /v1/invoices/{id}/void`` or
+    ``/mark_uncollectible``). A resumption invoice marked uncollectible resumes its subscription; a voided one
+    leaves it paused (POST /v1/subscriptions/{id}/resume documentation)."""
+    sub = subscription_of(store, invoice)
+    resumption = (sub or {}).get("billfold_resumption") or {}
+    if sub is None or sub["status"] != "paused" or resumption.get("invoice") != invoice["id"]:
+        return
+    sub.pop("billfold_resumption")
+    if invoice["status"] == "uncollectible":
+        set_status(store, sub, "active")
+        store.record("customer.subscription.resumed", sub)
+    else:
+        subscriptions.save(store, sub, event=None)
+
+
+# -- preview -----------------------------------------------------------------------------------------------------
 def preview_next_invoice(store: Store, sub: Doc) -> Doc:
     """The invoice the next renewal will create, computed by the same generator from the same facts.
 
     Nothing is stored. When nothing changes before the renewal, the real invoice equals this preview line for line.
     """
     customer = get_customer(store, sub["customer"])
-    if sub["status"] in ("canceled", "incomplete_expired") or sub.get("cancel_at_period_end"):
-        from .errors import InvalidRequest
-
+    if sub["status"] in subscriptions.ENDED_STATUSES or sub.get("cancel_at_period_end"):
         raise InvalidRequest(
             f"Subscription {sub['id']} will not renew, so there is no upcoming invoice.",
             code="invoice_upcoming_none",
         )
-    at = int(sub["items"]["data"][0]["current_period_end"])
+    at = subscriptions.period(sub)[1]
     start, end = invoicing.next_period(sub, at)
     preview = dict(sub)
     preview["items"] = {
@@ -154,13 +431,14 @@ def preview_next_invoice(store: Store, sub: Doc) -> Doc:
             {**i, "current_period_start": start, "current_period_end": end} for i in sub["items"]["data"]
         ],
     }
-    extra = invoicing.proration_lines(store, sub, changes.pending_items(store, sub["id"]))
+    drop_ended_discounts(store, preview, at)  # on the copy, as the renewal will on the subscription
+    extra = invoicing.proration_lines(store, sub, invoice_items.collect_for_renewal(store, sub))
     draft = invoicing.draft_for_period(store, preview, customer, start, end, at, extra_lines=extra)
     doc = invoicing.invoice_doc(
         store,
         draft,
         customer,
-        sub,
+        preview,
         billing_reason="subscription_cycle",
         now=at,
         invoice_id="upcoming_" + sub["id"],

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import billing, schedules
+from . import billing, schedules, test_clocks
 from .ports import Doc, PaymentProcessor, Store
 
 Handler = Callable[[Store, Doc, int, PaymentProcessor], None]
@@ -44,6 +44,8 @@ def run_due(store: Store, until: int, test_clock: str | None, processor: Payment
         if best is None:
             return done
         at, _, kind, doc = best
+        if test_clock is not None:
+            test_clocks.move_to(store, test_clock, at)
         _BY_TYPE[kind](store, doc, at, processor)
         done += 1
     raise RuntimeError("too many due actions in one advance; is a period empty?")

@@ -18,7 +18,35 @@ from .metadata import merge_metadata
 from .ports import Doc, Index, Store
 
 ACTIVE_STATUSES = ("trialing", "active", "past_due", "unpaid", "incomplete", "paused")
+ENDED_STATUSES = ("canceled", "incomplete_expired")
+# Statuses whose subscription renews at its period end (a paused or incomplete one does not).
+RENEWING_STATUSES = ("trialing", "active", "past_due", "unpaid")
 MAX_TRIAL_DAYS = 730
+DAY = 86_400
+
+# Timing rules of the subscription's due actions (all in seconds).
+# "Upcoming renewal events": invoice.upcoming is sent this long before each renewal; Stripe lets an account pick
+# 1-45 days, or none (https://docs.stripe.com/billing/subscriptions/webhooks#upcoming-renewal-events). Billfold:
+# 3 days; None turns the notice off.
+UPCOMING_NOTICE_SECONDS: int | None = 3 * DAY
+# customer.subscription.trial_will_end: "three days before the trial period is scheduled to end"
+# (https://docs.stripe.com/billing/subscriptions/trials#use-webhooks-to-manage-trials).
+TRIAL_WILL_END_SECONDS = 3 * DAY
+# An incomplete subscription whose first invoice is not paid within 23 hours becomes incomplete_expired
+# (the subscription object's `status` documentation); a resumption invoice not paid within 23 hours is voided and
+# the subscription stays paused (POST /v1/subscriptions/{id}/resume documentation).
+INCOMPLETE_EXPIRY_SECONDS = 23 * 3600
+
+# Due actions, in the order they run when two fall on the same instant.
+DUE_ACTION_ORDER = (
+    "expire_incomplete",
+    "expire_resumption",
+    "cancel",
+    "resume_collection",
+    "trial_will_end",
+    "upcoming",
+    "period_end",
+)
 
 
 def customer_now(store: Store, customer: Doc, wall_now: int) -> int:
@@ -39,6 +67,60 @@ def _index(doc: Doc) -> Index:
         parent=doc.get("schedule"),
         due_at=doc.get("billfold_due_at"),
     )
+
+
+def period(sub: Doc) -> tuple[int, int]:
+    """The current billing period ``[start, end)`` (every item of a subscription shares it)."""
+    first = sub["items"]["data"][0]
+    return int(first["current_period_start"]), int(first["current_period_end"])
+
+
+def will_renew(sub: Doc) -> bool:
+    """Whether the subscription renews into a new period at its current period end."""
+    end = period(sub)[1]
+    if sub["status"] not in RENEWING_STATUSES or sub.get("cancel_at_period_end"):
+        return False
+    return not (sub.get("cancel_at") and sub["cancel_at"] <= end)
+
+
+def due_actions(sub: Doc) -> list[tuple[int, str]]:
+    """Every action the worker owes the subscription, as ``(instant, action)``, earliest first.
+
+    This is the one place that knows what a subscription waits for; ``set_due`` keeps the earliest in the indexed
+    ``due_at`` column and ``billing.subscription_due`` performs it.
+    """
+    status = sub["status"]
+    if status in ENDED_STATUSES:
+        return []
+    out: list[tuple[int, str]] = []
+    if sub.get("cancel_at"):
+        out.append((int(sub["cancel_at"]), "cancel"))
+    if status == "incomplete":
+        out.append((int(sub["created"]) + INCOMPLETE_EXPIRY_SECONDS, "expire_incomplete"))
+    elif status == "paused":
+        resumption = sub.get("billfold_resumption") or {}
+        if resumption.get("expires_at"):
+            out.append((int(resumption["expires_at"]), "expire_resumption"))
+    else:
+        start, end = period(sub)
+        pause = sub.get("pause_collection") or {}
+        if pause.get("resumes_at"):
+            out.append((int(pause["resumes_at"]), "resume_collection"))
+        notices = sub.get("billfold_notices") or {}
+        trial_end = sub.get("trial_end")
+        if status == "trialing" and trial_end and notices.get("trial_will_end") != trial_end:
+            out.append((max(int(trial_end) - TRIAL_WILL_END_SECONDS, start), "trial_will_end"))
+        notice = None if UPCOMING_NOTICE_SECONDS is None else end - UPCOMING_NOTICE_SECONDS
+        if notice is not None and notice > start and will_renew(sub) and notices.get("upcoming") != end:
+            out.append((notice, "upcoming"))
+        out.append((end, "period_end"))
+    return sorted(out, key=lambda a: (a[0], DUE_ACTION_ORDER.index(a[1])))
+
+
+def set_due(sub: Doc) -> None:
+    """Store the subscription's next due instant (``billfold_due_at``, promoted to the ``due_at`` column)."""
+    actions = due_actions(sub)
+    sub["billfold_due_at"] = actions[0][0] if actions else None
 
 
 def get_subscription(
@@ -287,6 +369,7 @@ def create_subscription(store: Store, wall_now: int, values: dict[str, Any]) -> 
         "schedule": None,
         "start_date": start,
         "status": "trialing" if trial_end is not None else "incomplete",
+        "status_details": None,
         "test_clock": customer.get("test_clock"),
         "trial_end": trial_end,
         "trial_settings": values.get("trial_settings")
@@ -316,6 +399,7 @@ def _trial_end(values: dict[str, Any], now: int) -> int | None:
 
 
 def persist_new(store: Store, doc: Doc, discounts: list[Doc]) -> None:
+    set_due(doc)
     store.insert(doc, _index(doc), created=doc["created"])
     for item in doc["items"]["data"]:
         store.insert(item, Index(parent=doc["id"], customer=doc["customer"]), created=item["created"])
@@ -326,24 +410,39 @@ def persist_new(store: Store, doc: Doc, discounts: list[Doc]) -> None:
 
 
 def save(
-    store: Store, doc: Doc, *, previous: Doc | None = None, event: str = "customer.subscription.updated"
+    store: Store,
+    doc: Doc,
+    *,
+    previous: Doc | None = None,
+    event: str | None = "customer.subscription.updated",
 ) -> None:
+    """Store the subscription and its items with a fresh due instant, and record ``event`` (when given)."""
+    set_due(doc)
     store.replace(doc, _index(doc))
     for item in doc["items"]["data"]:
         store.replace(item, Index(parent=doc["id"], customer=doc["customer"]))
-    store.record(event, doc, previous_attributes=previous)
+    if event:
+        store.record(event, doc, previous_attributes=previous)
 
 
 def update_subscription(store: Store, wall_now: int, subscription_id: str, values: dict[str, Any]) -> Doc:
-    """Changes that need no proration: cancellation settings, metadata, description, payment method."""
+    """Changes that need no invoice: cancellation settings, pause_collection, metadata, description, payment method."""
     doc = get_subscription(store, subscription_id, for_update=True)
-    if doc["status"] == "canceled":
-        raise InvalidRequest("A canceled subscription can't be updated.", param="subscription")
+    if doc["status"] in ENDED_STATUSES:
+        raise InvalidRequest(
+            f"A subscription with status {doc['status']} can't be updated.", param="subscription"
+        )
     customer = get_customer(store, doc["customer"])
     now = customer_now(store, customer, wall_now)
     before = {k: doc.get(k) for k in values}
     if "cancel_at" in values and values["cancel_at"] is not None and values["cancel_at"] <= now:
         raise InvalidRequest("cancel_at must be in the future.", param="cancel_at")
+    if values.get("pause_collection"):
+        values["pause_collection"] = _pause_collection(values["pause_collection"], now)
+    if values.get("days_until_due") is not None and doc["collection_method"] != "send_invoice":
+        raise InvalidRequest(
+            "days_until_due can only be set when collection_method is send_invoice.", param="days_until_due"
+        )
     for key, value in values.items():
         if key == "metadata":
             doc["metadata"] = merge_metadata(doc.get("metadata") or {}, value)
@@ -352,9 +451,21 @@ def update_subscription(store: Store, wall_now: int, subscription_id: str, value
     if "cancel_at_period_end" in values:
         # Stripe records when the cancellation was requested, and forgets it when the request is withdrawn.
         doc["canceled_at"] = now if values["cancel_at_period_end"] else None
-    end = doc["items"]["data"][0]["current_period_end"]
-    doc["billfold_due_at"] = min(end, doc["cancel_at"]) if doc.get("cancel_at") else end
     previous = {k: v for k, v in before.items() if doc.get(k) != v}
-    store.replace(doc, _index(doc))
-    store.record("customer.subscription.updated", doc, previous_attributes=previous)
+    save(store, doc, previous=previous)
     return doc
+
+
+def _pause_collection(given: dict[str, Any], now: int) -> Doc:
+    """``pause_collection[behavior|resumes_at]``: invoices keep being made but are not collected
+    (https://docs.stripe.com/billing/subscriptions/pause-payment)."""
+    if not given.get("behavior"):
+        raise InvalidRequest(
+            "Missing required param: pause_collection[behavior].",
+            param="pause_collection[behavior]",
+            code="parameter_missing",
+        )
+    resumes_at = given.get("resumes_at")
+    if resumes_at is not None and resumes_at <= now:
+        raise InvalidRequest("resumes_at must be in the future.", param="pause_collection[resumes_at]")
+    return {"behavior": given["behavior"], "resumes_at": resumes_at}

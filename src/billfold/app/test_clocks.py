@@ -75,6 +75,19 @@ def begin_advance(store: Store, clock_id: str, frozen_time: int) -> Doc:
     return doc
 
 
+def move_to(store: Store, clock_id: str, at: int) -> None:
+    """Move an advancing clock's ``frozen_time`` to the instant being processed (no event).
+
+    While a clock advances, Stripe's clock passes through every instant on the way to its target; use cases that
+    read "now" for the clock's customers (``subscriptions.customer_now``) must see the instant of the due action,
+    not the time the advance started. The advance still ends at its target with ``test_clock.ready``.
+    """
+    doc = store.get(CLOCK, clock_id)
+    if doc is not None and int(doc["frozen_time"]) < at:
+        doc["frozen_time"] = at
+        store.replace(doc, _index(doc))
+
+
 def finish_advance(store: Store, clock_id: str, due_work: DueWork | None) -> Doc:
     """Run the clock's due work up to its target and mark it ready (called by the worker)."""
     doc = get_clock(store, clock_id)

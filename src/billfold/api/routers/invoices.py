@@ -1,18 +1,60 @@
-"""/v1/invoices: retrieve, list, lines, finalize, pay, void, mark_uncollectible; and the lineage explanation."""
+"""/v1/invoices: create (one-off), retrieve, update, delete (drafts), list, lines, finalize, pay, send, void,
+mark_uncollectible, create_preview; and the lineage explanation."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from billfold.app import billing, changes, invoicing
+from billfold.app import invoice_items as oneoff
 from billfold.app.errors import CardDeclined, InvalidRequest, ResourceMissing
 from billfold.app.ports import Doc
-from billfold.app.subscriptions import customer_now, get_subscription
+from billfold.app.subscriptions import ACTIVE_STATUSES, customer_now, get_subscription
 
 from ..framework import Ctx, ListResult, StripeRouter
-from ..params import ListParams, Params
+from ..params import Currency, EmptyIsNone, ListParams, Metadata, Params, given_values, merge_metadata
+from .customers import CustomField
+from .invoice_items import DiscountParam, Period, PriceData
 
 router = StripeRouter()
+
+
+class InvoiceFields(Params):
+    auto_advance: bool | None = None
+    automatically_finalizes_at: int | None = None
+    collection_method: Literal["charge_automatically", "send_invoice"] | None = None
+    custom_fields: Annotated[Annotated[list[CustomField], Field(max_length=4)] | None, EmptyIsNone] = None
+    days_until_due: Annotated[int, Field(ge=0, le=36500)] | None = None
+    default_payment_method: str | None = None
+    default_tax_rates: Annotated[list[str] | None, EmptyIsNone] = None
+    description: Annotated[str, Field(max_length=1500)] | None = None
+    discounts: Annotated[list[DiscountParam] | None, EmptyIsNone] = None
+    due_date: int | None = None
+    footer: Annotated[str, Field(max_length=5000)] | None = None
+    metadata: Metadata | None = None
+
+
+class InvoiceCreate(InvoiceFields):
+    customer: str
+    currency: Currency | None = None
+    pending_invoice_items_behavior: Literal["exclude", "include"] | None = None
+    subscription: str | None = None
+
+
+@router.post("/v1/invoices")
+def create(ctx: Ctx, params: dict[str, Any]) -> Doc:
+    """A one-off draft invoice (https://docs.stripe.com/api/invoices/create)."""
+    p = InvoiceCreate.parse(params)
+    if p.subscription:
+        raise InvalidRequest(
+            "Invoicing a subscription's pending items on demand (`subscription`) is not supported yet; they are "
+            "collected by its next renewal.",
+            param="subscription",
+        )
+    return oneoff.create_invoice(ctx.store, ctx.clock.now(), given_values(p))
 
 
 def _get(ctx: Ctx, invoice_id: str, *, lock: bool = False) -> Doc:
@@ -52,23 +94,59 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
     return ListResult(page, "/v1/invoices")
 
 
+class PreviewItem(Params):
+    amount: int | None = None
+    currency: Currency | None = None
+    description: Annotated[str, Field(max_length=5000)] | None = None
+    discountable: bool | None = None
+    discounts: Annotated[list[DiscountParam] | None, EmptyIsNone] = None
+    metadata: Metadata | None = None
+    period: Period | None = None
+    price: str | None = None
+    price_data: PriceData | None = None
+    quantity: Annotated[int, Field(ge=0)] | None = None
+    tax_rates: Annotated[list[str] | None, EmptyIsNone] = None
+    unit_amount: int | None = None
+    unit_amount_decimal: Decimal | None = None
+
+
 class Preview(Params):
     customer: str | None = None
     subscription: str | None = None
     subscription_details: dict[str, Any] | None = None
+    currency: Currency | None = None
+    discounts: Annotated[list[DiscountParam] | None, EmptyIsNone] = None
+    invoice_items: Annotated[list[PreviewItem], Field(max_length=250)] | None = None
 
 
 @router.post("/v1/invoices/create_preview")
 def create_preview(ctx: Ctx, params: dict[str, Any]) -> Doc:
-    """The upcoming invoice of a subscription (proposed changes are not supported yet)."""
+    """The upcoming invoice of a subscription, or the one-off invoice a customer without one would get now."""
     p = Preview.parse(params)
-    if not p.subscription:
+    sub_id = p.subscription
+    if not sub_id and p.customer and not p.subscription_details:
+        running = [
+            s
+            for s in ctx.store.iterate("subscription", {"customer": p.customer, "status": ACTIVE_STATUSES})
+            if not s.get("cancel_at_period_end")
+        ]
+        if not running:
+            values = given_values(p)
+            return oneoff.preview_customer_invoice(ctx.store, ctx.clock.now(), p.customer, values)
+        sub_id = min(running, key=lambda s: s["items"]["data"][0]["current_period_end"])["id"]
+    if not sub_id:
         raise InvalidRequest(
-            "Pass `subscription`: previews of a subscription's next invoice are supported; previews of proposed "
-            "changes and of one-off invoices are not yet.",
+            "Pass `subscription` (its next invoice) or `customer` (the customer's next invoice); previews of "
+            "proposed new subscriptions are not supported yet.",
             param="subscription",
         )
-    sub = get_subscription(ctx.store, p.subscription, param="subscription")
+    for name in ("invoice_items", "discounts", "currency"):
+        if getattr(p, name) is not None:
+            raise InvalidRequest(
+                f"`{name}` is supported in previews of a customer without a subscription only, so far.",
+                param=name,
+            )
+    sub = get_subscription(ctx.store, sub_id, param="subscription")
     if p.customer and p.customer != sub["customer"]:
         raise InvalidRequest("The subscription belongs to another customer.", param="customer")
     if p.subscription_details:
@@ -80,6 +158,18 @@ def create_preview(ctx: Ctx, params: dict[str, Any]) -> Doc:
 def retrieve(ctx: Ctx, params: dict[str, Any], invoice_id: str) -> Doc:
     Params.parse(params)
     return _get(ctx, invoice_id)
+
+
+@router.post("/v1/invoices/{invoice_id}")
+def update(ctx: Ctx, params: dict[str, Any], invoice_id: str) -> Doc:
+    p = InvoiceFields.parse(params)
+    return oneoff.update_invoice(ctx.store, ctx.clock.now(), invoice_id, given_values(p), merge_metadata)
+
+
+@router.delete("/v1/invoices/{invoice_id}")
+def delete(ctx: Ctx, params: dict[str, Any], invoice_id: str) -> Doc:
+    Params.parse(params)
+    return oneoff.delete_invoice(ctx.store, invoice_id)
 
 
 @router.get("/v1/invoices/{invoice_id}/lines")
@@ -125,9 +215,19 @@ class Finalize(Params):
 
 @router.post("/v1/invoices/{invoice_id}/finalize")
 def finalize(ctx: Ctx, params: dict[str, Any], invoice_id: str) -> Doc:
-    Finalize.parse(params)
+    p = Finalize.parse(params)
     doc = _get(ctx, invoice_id, lock=True)
+    if p.auto_advance is not None and doc["status"] == "draft":
+        doc["auto_advance"] = p.auto_advance
     return invoicing.finalize(ctx.store, doc, _now(ctx, doc))
+
+
+@router.post("/v1/invoices/{invoice_id}/send")
+def send(ctx: Ctx, params: dict[str, Any], invoice_id: str) -> Doc:
+    """Records ``invoice.sent`` (finalizing a draft first); e-mail delivery comes with a later issue."""
+    Params.parse(params)
+    doc = _get(ctx, invoice_id, lock=True)
+    return invoicing.send(ctx.store, doc, _now(ctx, doc))
 
 
 class Pay(Params):
@@ -142,18 +242,22 @@ def pay(ctx: Ctx, params: dict[str, Any], invoice_id: str) -> Doc:
     p = Pay.parse(params)
     doc = _get(ctx, invoice_id, lock=True)
     now = _now(ctx, doc)
-    if doc["status"] == "draft":
-        invoicing.finalize(ctx.store, doc, now)
-        if doc["status"] == "paid":
-            return doc
-    if doc["status"] != "open":
+    if doc["status"] not in ("draft", "open"):
         raise InvalidRequest(f"Invoice is already {doc['status']}.", code="invoice_not_open")
-    if p.paid_out_of_band:
-        return invoicing.mark_paid(ctx.store, doc, now, out_of_band=True)
-    result = invoicing.attempt_payment(ctx.store, doc, now, ctx.services.processor, p.payment_method)
-    if not result.succeeded:
-        # The failed attempt is recorded (invoice.payment_failed) and committed; the caller gets a card error.
-        raise CardDeclined(result.message or "Your card was declined.", code="card_declined")
+    if doc["status"] == "draft":
+        invoicing.finalize(ctx.store, doc, now)  # a zero amount is paid at finalization
+    if doc["status"] == "open":
+        if p.paid_out_of_band:
+            invoicing.mark_paid(ctx.store, doc, now, out_of_band=True)
+        else:
+            result = invoicing.attempt_payment(ctx.store, doc, now, ctx.services.processor, p.payment_method)
+            if not result.succeeded:
+                # The failed attempt is recorded (invoice.payment_failed) and committed; the caller gets a card
+                # error. A renewal keeps its retry schedule (dunning, billing.after_payment_failed).
+                billing.after_payment_failed(ctx.store, doc, now)
+                raise CardDeclined(result.message or "Your card was declined.", code="card_declined")
+    # Paid now (by card, out of band, or a zero amount at finalization): the subscription may come back.
+    billing.after_invoice_paid(ctx.store, doc, now)
     return doc
 
 
@@ -161,11 +265,17 @@ def pay(ctx: Ctx, params: dict[str, Any], invoice_id: str) -> Doc:
 def void(ctx: Ctx, params: dict[str, Any], invoice_id: str) -> Doc:
     Params.parse(params)
     doc = _get(ctx, invoice_id, lock=True)
-    return invoicing.void(ctx.store, doc, _now(ctx, doc))
+    now = _now(ctx, doc)
+    invoicing.void(ctx.store, doc, now)
+    billing.after_invoice_closed(ctx.store, doc, now)  # a paused subscription's resumption invoice
+    return doc
 
 
 @router.post("/v1/invoices/{invoice_id}/mark_uncollectible")
 def mark_uncollectible(ctx: Ctx, params: dict[str, Any], invoice_id: str) -> Doc:
     Params.parse(params)
     doc = _get(ctx, invoice_id, lock=True)
-    return invoicing.mark_uncollectible(ctx.store, doc, _now(ctx, doc))
+    now = _now(ctx, doc)
+    invoicing.mark_uncollectible(ctx.store, doc, now)
+    billing.after_invoice_closed(ctx.store, doc, now)
+    return doc

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from billfold.app import billing, changes
+from billfold.app import billing, changes, lifecycle
 from billfold.app import subscriptions as uc
 from billfold.app.errors import InvalidRequest, ResourceMissing
 from billfold.app.ports import Doc
@@ -148,16 +148,30 @@ class ItemChange(ItemParam):
     clear_usage: bool | None = None
 
 
+class AnchorParam(Params):
+    type: Literal["now", "unchanged"]
+
+
+class PauseCollection(Params):
+    behavior: Literal["keep_as_draft", "mark_uncollectible", "void"]
+    resumes_at: int | None = None
+
+
 class SubscriptionUpdate(Params):
     items: Annotated[list[ItemChange], Field(max_length=20)] | None = None
     proration_behavior: Literal["always_invoice", "create_prorations", "none"] | None = None
     proration_date: int | None = None
+    billing_cycle_anchor: Literal["now", "unchanged"] | AnchorParam | None = None
+    discounts: Annotated[list[DiscountParam] | None, EmptyIsNone] = None
     cancel_at_period_end: bool | None = None
     cancel_at: Annotated[int | None, EmptyIsNone] = None
     description: Annotated[str | None, EmptyIsNone] = None
     metadata: Metadata | None = None
     default_payment_method: Annotated[str | None, EmptyIsNone] = None
     days_until_due: Annotated[int, Field(ge=0, le=365)] | None = None
+    pause_collection: Annotated[PauseCollection | None, EmptyIsNone] = None
+    trial_end: int | Literal["now"] | None = None
+    trial_settings: TrialSettings | None = None
 
 
 @router.post("/v1/subscriptions/{subscription_id}")
@@ -165,37 +179,83 @@ def update(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
     p = SubscriptionUpdate.parse(params)
     values = given_values(p)
     item_changes = values.pop("items", None)
+    anchor = values.pop("billing_cycle_anchor", None)
+    change_discounts = "discounts" in values
+    discounts = values.pop("discounts", None)
     behavior = values.pop("proration_behavior", None) or "create_prorations"
     proration_date = values.pop("proration_date", None)
-    if item_changes is None and proration_date is not None:
+    trial_end = values.pop("trial_end", None)
+    if proration_date is not None and not item_changes and _anchor_type(anchor) != "now":
         raise InvalidRequest("proration_date only applies to a change of items.", param="proration_date")
     sub = None
-    if item_changes:
+    if item_changes or anchor is not None or change_discounts:
         sub = changes.change_items(
             ctx.store,
             ctx.clock.now(),
             subscription_id,
-            item_changes,
+            item_changes or [],
             behavior,
             proration_date,
             ctx.services.processor,
+            billing_cycle_anchor=anchor,
+            discounts=(discounts or []) if change_discounts else None,
         )
-    if values or sub is None:
+    if values or (sub is None and trial_end is None):
         sub = uc.update_subscription(ctx.store, ctx.clock.now(), subscription_id, values)
+    if trial_end is not None:
+        sub = lifecycle.change_trial_end(
+            ctx.store, ctx.clock.now(), subscription_id, trial_end, ctx.services.processor
+        )
+    assert sub is not None
     return sub
+
+
+def _anchor_type(anchor: Any) -> str | None:
+    return str(anchor.get("type")) if isinstance(anchor, dict) else anchor
+
+
+class CancellationDetails(Params):
+    comment: Annotated[str | None, EmptyIsNone, Field(max_length=5000)] = None
+    feedback: Annotated[
+        Literal[
+            "customer_service",
+            "low_quality",
+            "missing_features",
+            "other",
+            "switched_service",
+            "too_complex",
+            "too_expensive",
+            "unused",
+        ]
+        | None,
+        EmptyIsNone,
+    ] = None
 
 
 class SubscriptionCancel(Params):
     invoice_now: bool | None = None
     prorate: bool | None = None
-    cancellation_details: dict[str, str] | None = None
+    cancellation_details: CancellationDetails | None = None
 
 
 @router.delete("/v1/subscriptions/{subscription_id}")
 def cancel(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
-    SubscriptionCancel.parse(params)
-    sub = uc.get_subscription(ctx.store, subscription_id, for_update=True)
-    customer = ctx.store.get("customer", sub["customer"]) or {}
-    if sub["status"] == "canceled":
-        raise InvalidRequest(f"Subscription {subscription_id} is already canceled.")
-    return billing.cancel(ctx.store, sub, uc.customer_now(ctx.store, customer, ctx.clock.now()))
+    p = SubscriptionCancel.parse(params)
+    return lifecycle.cancel_now(
+        ctx.store, ctx.clock.now(), subscription_id, given_values(p), ctx.services.processor
+    )
+
+
+class SubscriptionResume(Params):
+    billing_cycle_anchor: Literal["now", "unchanged"] | AnchorParam | None = None
+    payment_behavior: Literal["resume_on_payment_attempt", "resume_on_payment_success"] | None = None
+    proration_behavior: Literal["always_invoice", "create_prorations", "none"] | None = None
+    proration_date: int | None = None
+
+
+@router.post("/v1/subscriptions/{subscription_id}/resume")
+def resume(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
+    p = SubscriptionResume.parse(params)
+    return lifecycle.resume(
+        ctx.store, ctx.clock.now(), subscription_id, given_values(p), ctx.services.processor
+    )

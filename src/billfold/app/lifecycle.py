@@ -1,0 +1,324 @@
+"""Subscription transitions asked for through the API that issue invoices or prorations: changing or ending a trial
+(``trial_end``), resuming a paused subscription, and canceling now with a credit for unused time and a final invoice.
+
+The time-driven transitions (renewals, trial ends, dunning, expiries) are in ``billing``; these reuse its pieces so a
+trial ended by hand or by the clock bills the same way. Prorations come from ``changes``' flexible-mode helpers:
+a credit is based on what was billed for the unused time (docs/adr/0007-billing-loop.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billfold.core import periods
+from billfold.core.invoice import InvoiceDraft
+
+from . import billing, changes, invoice_items, invoicing, subscriptions
+from .customers import get_customer
+from .errors import InvalidRequest
+from .ports import Doc, PaymentProcessor, Store
+
+RESUME_PAYMENT_BEHAVIORS = ("resume_on_payment_attempt", "resume_on_payment_success")
+
+
+def _interval(sub: Doc) -> tuple[periods.Interval, int]:
+    rec = sub["items"]["data"][0]["price"]["recurring"]
+    return rec["interval"], int(rec.get("interval_count", 1))
+
+
+def _set_period(sub: Doc, start: int, end: int) -> None:
+    for item in sub["items"]["data"]:
+        item["current_period_start"], item["current_period_end"] = start, end
+
+
+def _issue_now(
+    store: Store,
+    sub: Doc,
+    customer: Doc,
+    draft: InvoiceDraft,
+    at: int,
+    items: list[Doc],
+    *,
+    claim: int | None = None,
+) -> Doc:
+    """Create the invoice of ``draft`` for the subscription and finalize it at once (not after a draft window)."""
+    invoice = invoicing.invoice_doc(store, draft, customer, sub, billing_reason="subscription_update", now=at)
+    if claim is not None:
+        store.claim_period(sub["id"], claim, invoice["id"])
+    invoicing.create_draft(store, invoice)
+    changes.mark_invoiced(store, items, invoice["id"])
+    invoicing.finalize(store, invoice, at)
+    sub["latest_invoice"] = invoice["id"]
+    billing.consume_once_discounts(store, sub, invoice)
+    return invoice
+
+
+def _record_items(store: Store, items: list[Doc], at: int) -> None:
+    for ii in items:
+        store.insert(ii, changes.item_index(ii), created=at)
+        store.record("invoiceitem.created", ii)
+
+
+def _bill_new_period(store: Store, sub: Doc, customer: Doc, at: int) -> Doc:
+    """Start a new billing period at ``at`` (the anchor moves to ``at``) and invoice it at once with the pending
+    items, as Stripe does when a trial is ended early or a paused subscription resumes with ``billing_cycle_anchor=now``
+    (https://docs.stripe.com/billing/subscriptions/billing-cycle)."""
+    interval, count = _interval(sub)
+    start, end = at, periods.add_interval(at, interval, count, 1)
+    sub["billing_cycle_anchor"] = at
+    _set_period(sub, start, end)
+    for item in sub["items"]["data"]:
+        item.pop("billfold_billed", None)
+    pending = invoice_items.collect_for_renewal(store, sub)
+    extra = invoicing.proration_lines(store, sub, pending)
+    draft = invoicing.draft_for_period(store, sub, customer, start, end, at, extra_lines=extra)
+    return _issue_now(store, sub, customer, draft, at, pending, claim=start)
+
+
+# -- trials ------------------------------------------------------------------------------------------------------
+def change_trial_end(
+    store: Store, wall_now: int, sub_id: str, trial_end: int | str, processor: PaymentProcessor
+) -> Doc:
+    """``trial_end`` on update: move the trial's end (the billing cycle anchor moves with it), or ``now`` to end it
+    at once — a new period starts now and its invoice is charged right away
+    (https://docs.stripe.com/billing/subscriptions/trials/free-trials#end-trial-early)."""
+    sub = subscriptions.get_subscription(store, sub_id, for_update=True)
+    if sub["status"] != "trialing":
+        raise InvalidRequest(
+            f"trial_end can only be changed while the subscription is trialing; it is {sub['status']}.",
+            param="trial_end",
+        )
+    customer = get_customer(store, sub["customer"])
+    now = subscriptions.customer_now(store, customer, wall_now)
+    if trial_end == "now":
+        return _end_trial_now(store, sub, customer, now, processor)
+    end = int(trial_end)
+    if end <= now:
+        raise InvalidRequest("trial_end must be in the future (or `now`).", param="trial_end")
+    if end > now + subscriptions.MAX_TRIAL_DAYS * subscriptions.DAY:
+        raise InvalidRequest(
+            f"trial_end can be at most {subscriptions.MAX_TRIAL_DAYS} days from now.", param="trial_end"
+        )
+    previous = {"trial_end": sub["trial_end"], "billing_cycle_anchor": sub["billing_cycle_anchor"]}
+    sub["trial_end"] = sub["billing_cycle_anchor"] = end
+    _set_period(sub, subscriptions.period(sub)[0], end)
+    subscriptions.save(store, sub, previous=previous)
+    return sub
+
+
+def _end_trial_now(store: Store, sub: Doc, customer: Doc, now: int, processor: PaymentProcessor) -> Doc:
+    previous = {
+        "status": sub["status"],
+        "trial_end": sub["trial_end"],
+        "latest_invoice": sub["latest_invoice"],
+    }
+    # Stripe sends trial_will_end "when a trial is ended immediately (using trial_end=now)" too.
+    sub["trial_end"] = now
+    billing.send_trial_will_end(store, sub)
+    if not billing.trial_may_end(store, sub, customer, now):
+        return sub
+    sub["status"] = "active"
+    invoice = _bill_new_period(store, sub, customer, now)
+    charge = invoice["status"] == "open" and sub["collection_method"] == "charge_automatically"
+    if charge and not billing.collect(store, invoice, now, processor).succeeded:
+        sub["status"] = "past_due"
+    subscriptions.save(store, sub, previous=previous)
+    return sub
+
+
+# -- resume ------------------------------------------------------------------------------------------------------
+def _anchor(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("type")
+    return str(value or "now")
+
+
+def resume(
+    store: Store, wall_now: int, sub_id: str, values: dict[str, Any], processor: PaymentProcessor
+) -> Doc:
+    """``POST /v1/subscriptions/{id}/resume`` (https://docs.stripe.com/billing/subscriptions/pause#resume).
+
+    ``billing_cycle_anchor=now`` (default): a new period starts now and is invoiced at once. ``unchanged``: the
+    period the anchor puts ``now`` in continues, and its remaining time is prorated per ``proration_behavior``
+    (``create_prorations`` leaves pending items for the next renewal, ``always_invoice`` invoices them now, ``none``
+    charges nothing). Without a resumption invoice to pay the subscription is active at once. With one (finalized at
+    once), ``payment_behavior`` decides (https://docs.stripe.com/changelog/dahlia/2026-05-27/pause-subscriptions):
+    ``resume_on_payment_attempt`` (default) attempts nothing in the request; the subscription resumes when a payment
+    is attempted (``/pay``: ``active`` if it succeeds, ``past_due`` without retries if not), and with no attempt
+    within 23 hours the invoice is voided and the subscription stays paused. ``resume_on_payment_success`` charges
+    in the request and stays paused until the invoice is paid, retrying on the dunning schedule.
+    """
+    sub = subscriptions.get_subscription(store, sub_id, for_update=True)
+    if sub["status"] != "paused":
+        raise InvalidRequest(
+            f"Only a paused subscription can be resumed; {sub_id} is {sub['status']}.", param="subscription"
+        )
+    if sub.get("billfold_resumption"):
+        raise InvalidRequest(
+            f"This subscription is already resuming: invoice {sub['billfold_resumption']['invoice']} awaits "
+            "payment.",
+            param="subscription",
+        )
+    if sub["collection_method"] != "charge_automatically":
+        raise InvalidRequest(
+            "Resume is only available for subscriptions that use charge_automatically collection.",
+            param="subscription",
+        )
+    anchor = _anchor(values.get("billing_cycle_anchor"))
+    behavior = values.get("proration_behavior") or "create_prorations"
+    pay_behavior = values.get("payment_behavior") or "resume_on_payment_attempt"
+    proration_date = values.get("proration_date")
+    if anchor == "now" and proration_date is not None:
+        raise InvalidRequest(
+            "proration_date only applies when billing_cycle_anchor is unchanged.", param="proration_date"
+        )
+    customer = get_customer(store, sub["customer"])
+    now = subscriptions.customer_now(store, customer, wall_now)
+    previous: Doc = {
+        "status": sub["status"],
+        "status_details": sub.get("status_details"),
+        "billing_cycle_anchor": sub["billing_cycle_anchor"],
+        "latest_invoice": sub.get("latest_invoice"),
+    }
+    invoice: Doc | None = None
+    if anchor == "now":
+        invoice = _bill_new_period(store, sub, customer, now)
+    else:
+        invoice = _resume_unchanged(store, sub, customer, now, behavior, proration_date)
+    if invoice is not None and invoice["status"] == "open":
+        resumption: Doc = {"invoice": invoice["id"], "payment_behavior": pay_behavior}
+        if pay_behavior == "resume_on_payment_attempt":
+            # No payment in the request; the subscription resumes when a payment of the invoice is attempted.
+            resumption["expires_at"] = now + subscriptions.INCOMPLETE_EXPIRY_SECONDS
+        elif invoicing.attempt_payment(store, invoice, now, processor).succeeded:
+            resumption = {}
+        else:
+            # Paused until the invoice is paid; it is retried on the dunning schedule.
+            billing.payment_failed(store, invoice, now, automatic=True)
+        if resumption:
+            sub["billfold_resumption"] = resumption
+            subscriptions.save(store, sub, previous=previous)
+            return sub
+    sub["status"] = "active"
+    sub["status_details"] = None
+    subscriptions.save(store, sub, previous=previous)
+    store.record("customer.subscription.resumed", sub)
+    return sub
+
+
+def _resume_unchanged(
+    store: Store, sub: Doc, customer: Doc, now: int, behavior: str, proration_date: int | None
+) -> Doc | None:
+    interval, count = _interval(sub)
+    start, end = periods.period_containing(int(sub["billing_cycle_anchor"]), interval, count, now)
+    t = now if proration_date is None else proration_date
+    if not start <= t < end:
+        raise InvalidRequest(
+            "proration_date must fall within the current billing period.", param="proration_date"
+        )
+    _set_period(sub, start, end)
+    if behavior == "none":
+        return None
+    debits = _remaining_time_debits(store, sub, customer, now, t)
+    _record_items(store, debits, now)
+    if behavior != "always_invoice" or not debits:
+        return None
+    pending = changes.pending_items(store, sub["id"])
+    draft = invoicing.draft_for_items(store, sub, customer, pending, now)
+    return _issue_now(store, sub, customer, draft, now, pending)
+
+
+def _plan(store: Store, sub: Doc, customer: Doc, now: int, t: int, period: tuple[int, int]) -> changes.Plan:
+    """A ``changes.Plan`` for prorating at ``t`` with ``changes``' own helpers (nothing else of the plan is used)."""
+    return changes.Plan(
+        view=store,
+        sub=sub,
+        now=now,
+        period=period,
+        discounts=[],
+        customer=customer,
+        t=t,
+        behavior="create_prorations",
+    )
+
+
+def _remaining_time_debits(store: Store, sub: Doc, customer: Doc, now: int, t: int) -> list[Doc]:
+    """A proration debit for [t, period end) of each licensed item, remembered on the item as what was billed."""
+    period = subscriptions.period(sub)
+    plan = _plan(store, sub, customer, now, t, period)
+    rates = changes._full_period_rates(plan)
+    out: list[Doc] = []
+    for item in sub["items"]["data"]:
+        if item["id"] not in rates:
+            continue
+        rate, discounts = rates[item["id"]]
+        basis: Doc = {
+            "start": t,
+            "end": period[1],
+            "amount_decimal": str(rate),
+            "period_seconds": period[1] - period[0],
+            "price": item["price"]["id"],
+            "quantity": int(item.get("quantity") or 0),
+            "tax_rates": [r["id"] for r in item.get("tax_rates") or []],
+            "discounts": discounts,
+        }
+        debit = changes._proration(plan, item["id"], basis, credit=False)
+        if debit is not None:
+            out.append(debit)
+            basis["credited_items"] = {"type": "invoice_item", "invoice_item": debit["id"]}
+            item["billfold_billed"] = basis
+    return out
+
+
+# -- cancel now --------------------------------------------------------------------------------------------------
+def cancel_now(
+    store: Store, wall_now: int, sub_id: str, values: dict[str, Any], processor: PaymentProcessor
+) -> Doc:
+    """``DELETE /v1/subscriptions/{id}`` (https://docs.stripe.com/api/subscriptions/cancel): ``prorate`` credits
+    the unused time of the current period (pending invoice items); ``invoice_now`` issues a final invoice of the
+    subscription's pending items at once; ``cancellation_details`` records the customer's comment and feedback."""
+    sub = subscriptions.get_subscription(store, sub_id, for_update=True)
+    if sub["status"] in subscriptions.ENDED_STATUSES:
+        raise InvalidRequest(
+            f"Subscription {sub_id} has already ended (status {sub['status']}).", param="subscription"
+        )
+    customer = get_customer(store, sub["customer"])
+    now = subscriptions.customer_now(store, customer, wall_now)
+    previous = {"latest_invoice": sub.get("latest_invoice")}
+    start, end = subscriptions.period(sub)
+    billed = sub["status"] not in ("trialing", "paused", "incomplete")
+    if values.get("prorate") and billed and start <= now < end:
+        _record_items(store, _unused_time_credits(store, sub, customer, now), now)
+    if values.get("invoice_now"):
+        pending = changes.pending_items(store, sub["id"])
+        if pending:
+            draft = invoicing.draft_for_items(store, sub, customer, pending, now)
+            invoice = _issue_now(store, sub, customer, draft, now, pending)
+            if invoice["status"] == "open" and sub["collection_method"] == "charge_automatically":
+                invoicing.attempt_payment(store, invoice, now, processor)
+    billing.cancel(
+        store,
+        sub,
+        now,
+        reason="cancellation_requested",
+        details=values.get("cancellation_details"),
+        previous=previous if sub.get("latest_invoice") != previous["latest_invoice"] else None,
+    )
+    return sub
+
+
+def _unused_time_credits(store: Store, sub: Doc, customer: Doc, t: int) -> list[Doc]:
+    """A proration credit for [t, period end) of what each licensed item was billed (nothing where nothing was)."""
+    period = subscriptions.period(sub)
+    plan = _plan(store, sub, customer, t, t, period)
+    out: list[Doc] = []
+    for item in sub["items"]["data"]:
+        if item["price"]["recurring"].get("usage_type") == "metered":
+            continue
+        basis = changes._basis(store, item, sub["id"], *period)
+        if basis is None or basis["start"] > t:
+            continue
+        credit = changes._proration(plan, item["id"], basis, credit=True)
+        if credit is not None:
+            out.append(credit)
+    return out
