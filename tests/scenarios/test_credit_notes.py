@@ -140,6 +140,7 @@ def test_credit_note_after_payment_refund_and_balance_for_the_next_renewal(tenan
         "invoice.updated",
         "customer.updated",
         "invoice.created",
+        "customer.updated",  # the renewal uses the balance credit when it is finalized
         "invoice.finalized",
         "invoice.paid",
     ]

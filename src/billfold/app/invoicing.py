@@ -726,8 +726,11 @@ def finalize(store: Store, doc: Doc, now: int) -> Doc:
     applied = int(doc.get("billfold_applied_balance") or 0)
     doc["ending_balance"] = int(doc.get("billfold_ending_balance") or 0)
     if customer and applied:
-        customer["balance"] = int(customer.get("balance") or 0) - applied
+        before = int(customer.get("balance") or 0)
+        customer["balance"] = before - applied
         store.replace(customer, customer_index(customer))
+        # The balance applied to the invoice is a change of the customer: its event and audit row.
+        store.record("customer.updated", customer, previous_attributes={"balance": before})
     if doc["collection_method"] == "send_invoice" and doc.get("due_date") is None:
         sub_id = ((doc.get("parent") or {}).get("subscription_details") or {}).get("subscription")
         sub = store.get("subscription", sub_id) if sub_id else None
