@@ -192,3 +192,25 @@ def test_credit_note_before_payment_then_the_customer_pays_the_rest(tenant: Tena
         "invoice.updated",
         "invoice.paid",
     ]
+
+
+def test_credit_note_settling_the_first_invoice_activates_the_incomplete_subscription(tenant: Tenant) -> None:
+    c = tenant.client
+    clock, _, sub = _subscribe(c, "pm_card_chargeDeclined")
+    assert c.v1.subscriptions.retrieve(sub).status == "incomplete"
+    inv = c.v1.invoices.retrieve(str(c.v1.subscriptions.retrieve(sub).latest_invoice))
+    advance(c, clock, T0 + 3600)
+
+    # All 20 seats credited before payment: nothing is left to pay, so the invoice is paid and the subscription,
+    # which only waited for it, becomes active (Stripe: "If a credit note reduces the balance of an open invoice to
+    # zero, the invoice is paid").
+    line = inv.lines.data[0]
+    cn = c.v1.credit_notes.create(
+        params={
+            "invoice": inv.id,
+            "lines": [{"type": "invoice_line_item", "invoice_line_item": line.id, "quantity": 20}],
+        }
+    )
+    assert (cn.total, cn.pre_payment_amount) == (188496, 188496)
+    assert c.v1.invoices.retrieve(inv.id).status == "paid"
+    assert c.v1.subscriptions.retrieve(sub).status == "active"

@@ -23,7 +23,7 @@ from typing import Any
 from billfold.core import credit_notes as core
 from billfold.ids import new_id
 
-from . import invoicing
+from . import billing, invoicing
 from .customers import customer_index
 from .errors import InvalidRequest, ResourceMissing
 from .ports import Doc, Index, PaymentProcessor, Store
@@ -443,6 +443,8 @@ def create(store: Store, wall_now: int, values: dict[str, Any], processor: Payme
     if invoice["status"] == "open" and invoice["amount_remaining"] <= 0:
         # "If a credit note reduces the balance of an open invoice to zero, the invoice is paid" (dashboard guide).
         invoicing.mark_paid(store, invoice, now, out_of_band=False)
+        # A subscription that waited on this invoice (incomplete, past_due) is active again.
+        billing.after_invoice_paid(store, invoice, now)
     if customer is not None:
         store.record("customer.updated", customer, previous_attributes=customer_changes)
     return doc
