@@ -201,3 +201,30 @@ def test_a_declined_payment_by_hand_keeps_the_retry_schedule(tenant: Tenant) -> 
     advance(c, clock, FAILED_AT + 3 * DAY + 60)
     assert c.v1.invoices.retrieve(renewal.id).attempt_count == 3
     assert c.v1.subscriptions.retrieve(sub_id).status == "past_due"
+
+
+def test_a_declined_always_invoice_upgrade_puts_the_subscription_past_due(tenant: Tenant) -> None:
+    c = tenant.client
+    _clock, cus = customer_on_clock(c, JAN1)
+    price = monthly_price(c, 9900)
+    sub = c.v1.subscriptions.create(params={"customer": cus, "items": [{"price": price, "quantity": 2}]})
+    set_payment_method(c, cus, "pm_card_chargeDeclined")
+    # Two more seats on Jan 16 (16 of 31 days left), invoiced at once: a credit of 2 × $99.00 × 16/31 = -$102.19
+    # and a charge of 4 × $99.00 × 16/31 = +$204.39, each rounded once: $102.20.
+    updated = c.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": sub["items"].data[0].id, "quantity": 4}],
+            "proration_behavior": "always_invoice",
+            "proration_date": JAN1 + 15 * DAY,
+        },
+    )
+    invoice = c.v1.invoices.retrieve(str(updated.latest_invoice))
+    assert (invoice.billing_reason, invoice.status, invoice.amount_remaining) == (
+        "subscription_update",
+        "open",
+        10220,
+    )
+    # Charged like any automatic payment: the decline starts dunning.
+    assert updated.status == "past_due"
+    assert invoice.next_payment_attempt == invoice.status_transitions.finalized_at + 3 * DAY
