@@ -8,24 +8,15 @@ as well as collection_method, become uneditable"), https://docs.stripe.com/api/i
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import stripe
 
 from tests.conftest import Tenant
+from tests.support.clocks import advance
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 FEB1 = 1_769_904_000  # 2026-02-01T00:00:00Z
 HOUR = 3600
-
-
-def advance(c: stripe.StripeClient, clock_id: str, to: int) -> None:
-    c.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": to})
-    deadline = time.monotonic() + 30
-    while c.v1.test_helpers.test_clocks.retrieve(clock_id).status != "ready":
-        assert time.monotonic() < deadline, "clock did not finish advancing"
-        time.sleep(0.05)
 
 
 def _adds_up(inv: stripe.Invoice) -> None:

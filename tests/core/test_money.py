@@ -144,7 +144,9 @@ def test_round_minor_on_integers_is_the_identity(n: int) -> None:
 def test_round_minor_is_within_half_a_unit(value: Decimal) -> None:
     rounded = round_minor(value)
     assert abs(Fraction(rounded) - Fraction(value)) <= Fraction(1, 2)
-    assert round_minor(-value) == -rounded  # symmetric about zero
+    assert (
+        round_minor(value.copy_negate()) == -rounded
+    )  # symmetric about zero (copy_negate is exact; unary minus rounds)
 
 
 # --- formatting -----------------------------------------------------------------------------

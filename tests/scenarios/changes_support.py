@@ -11,6 +11,7 @@ from billfold.app import changes
 from billfold.app.ports import Doc, Scope
 from billfold.main import Runtime
 from tests.conftest import Tenant
+from tests.support.clocks import advance as advance  # re-exported for the scenario tests
 
 JAN1 = 1_767_225_600  # 2026-01-01T00:00:00Z
 JAN10 = JAN1 + 9 * 86400  # 22 of January's 31 days left
@@ -19,14 +20,6 @@ FEB1 = 1_769_904_000
 APR1 = 1_775_001_600  # 2026-04-01T00:00:00Z
 APR16 = APR1 + 15 * 86400  # exactly half of April's 30 days
 MAY1 = APR1 + 30 * 86400
-
-
-def advance(c: stripe.StripeClient, clock_id: str, to: int) -> None:
-    c.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": to})
-    deadline = time.monotonic() + 30
-    while c.v1.test_helpers.test_clocks.retrieve(clock_id).status != "ready":
-        assert time.monotonic() < deadline, "clock did not finish advancing"
-        time.sleep(0.05)
 
 
 def price(

@@ -4,12 +4,12 @@ a test clock with a customer, a monthly price, advancing the clock, and the orde
 from __future__ import annotations
 
 import calendar
-import time
 from typing import Any
 
 import stripe
 
 from tests.conftest import Tenant
+from tests.support.clocks import advance as advance  # re-exported for the scenario tests
 
 HOUR = 3600
 DAY = 86_400
@@ -24,14 +24,6 @@ JAN1 = utc(2026, 1, 1)
 FEB1 = utc(2026, 2, 1)
 MAR1 = utc(2026, 3, 1)
 APR1 = utc(2026, 4, 1)
-
-
-def advance(c: stripe.StripeClient, clock_id: str, to: int) -> None:
-    c.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": to})
-    deadline = time.monotonic() + 30
-    while c.v1.test_helpers.test_clocks.retrieve(clock_id).status != "ready":
-        assert time.monotonic() < deadline, "clock did not finish advancing"
-        time.sleep(0.05)
 
 
 def customer_on_clock(

@@ -10,24 +10,16 @@ outside of Stripe); the customer balance "will be automatically applied to their
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import stripe
 
 from tests.conftest import Tenant
+from tests.support.clocks import advance
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 JAN10 = T0 + 9 * 86400
 FEB1 = 1_769_904_000  # 2026-02-01T00:00:00Z
-
-
-def advance(c: stripe.StripeClient, clock_id: str, to: int) -> None:
-    c.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": to})
-    deadline = time.monotonic() + 30
-    while c.v1.test_helpers.test_clocks.retrieve(clock_id).status != "ready":
-        assert time.monotonic() < deadline, "clock did not finish advancing"
-        time.sleep(0.05)
 
 
 def _subscribe(c: stripe.StripeClient, payment_method: str) -> tuple[str, str, str]:

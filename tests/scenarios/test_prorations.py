@@ -8,7 +8,7 @@ from __future__ import annotations
 import stripe
 
 from tests.conftest import Tenant
-from tests.scenarios.test_subscription_timeline import advance
+from tests.support.clocks import advance
 
 JAN1 = 1_767_225_600  # 2026-01-01T00:00:00Z
 JAN17 = JAN1 + 16 * 86400  # 16 of January's 31 days used, 15 left

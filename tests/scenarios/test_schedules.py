@@ -7,11 +7,10 @@ Stripe's behaviour: https://docs.stripe.com/billing/subscriptions/subscription-s
 
 from __future__ import annotations
 
-import time
-
 import stripe
 
 from tests.conftest import Tenant
+from tests.support.clocks import advance
 
 JAN1 = 1_767_225_600  # 2026-01-01T00:00:00Z
 JAN10 = 1_768_003_200
@@ -24,14 +23,6 @@ Y3 = 1_830_297_600  # 2028-01-01
 Y4 = 1_861_920_000  # 2029-01-01
 JAN17_2027 = 1_800_144_000
 HOUR = 3600
-
-
-def advance(c: stripe.StripeClient, clock_id: str, to: int) -> None:
-    c.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": to})
-    deadline = time.monotonic() + 60
-    while c.v1.test_helpers.test_clocks.retrieve(clock_id).status != "ready":
-        assert time.monotonic() < deadline, "clock did not finish advancing"
-        time.sleep(0.05)
 
 
 def customer_on_clock(c: stripe.StripeClient, t0: int) -> tuple[str, str]:

@@ -10,13 +10,13 @@ Mid-period changes (upgrade, downgrade, seats) are in test_timelines_changes.py,
 from __future__ import annotations
 
 import calendar
-import time
 from typing import Any
 
 import pytest
 import stripe
 
 from tests.conftest import Tenant
+from tests.support.clocks import advance
 
 HOUR = 3600
 DAY = 86400
@@ -28,14 +28,6 @@ def utc(year: int, month: int, day: int, hour: int = 0) -> int:
 
 
 # -- helpers (test_timelines_changes.py imports these) ---------------------------------------------------------------
-def advance(c: stripe.StripeClient, clock_id: str, to: int) -> None:
-    c.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": to})
-    deadline = time.monotonic() + 30
-    while c.v1.test_helpers.test_clocks.retrieve(clock_id).status != "ready":
-        assert time.monotonic() < deadline, "clock did not finish advancing"
-        time.sleep(0.05)
-
-
 def customer_on_clock(c: stripe.StripeClient, t0: int) -> tuple[str, str]:
     """A test clock frozen at ``t0`` and a customer on it who pays with a card that succeeds."""
     clock = c.v1.test_helpers.test_clocks.create(params={"frozen_time": t0})

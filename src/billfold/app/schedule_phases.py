@@ -96,16 +96,6 @@ def _phase_items(
     return items, currency, interval, docs[0]["price"]["recurring"]
 
 
-def _tax_rates(store: Store, ids: list[str] | None, param: str) -> list[Doc]:
-    out = []
-    for i, rid in enumerate(ids or []):
-        rate = store.get("tax_rate", rid)
-        if rate is None or rate.get("deleted"):
-            raise ResourceMissing("tax_rate", rid, param=f"{param}[{i}]")
-        out.append(rate)
-    return out
-
-
 def build_phases(
     store: Store,
     customer: Doc,
@@ -180,7 +170,7 @@ def build_phases(
                 "collection_method": collection,
                 "currency": currency,
                 "default_payment_method": p.get("default_payment_method"),
-                "default_tax_rates": _tax_rates(
+                "default_tax_rates": subscriptions.tax_rates(
                     store, p.get("default_tax_rates"), f"{name}[default_tax_rates]"
                 ),
                 "description": p.get("description"),

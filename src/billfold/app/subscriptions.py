@@ -139,7 +139,7 @@ def get_price(store: Store, price_id: str, param: str) -> Doc:
     return price
 
 
-def _tax_rates(store: Store, ids: list[str] | None, param: str) -> list[Doc]:
+def tax_rates(store: Store, ids: list[str] | None, param: str) -> list[Doc]:
     out = []
     for i, rid in enumerate(ids or []):
         rate = store.get("tax_rate", rid)
@@ -274,7 +274,7 @@ def build_items(
                 "price": price,
                 "quantity": None if metered else (1 if quantity is None else int(quantity)),
                 "subscription": sub_id,
-                "tax_rates": _tax_rates(store, item.get("tax_rates"), f"items[{i}][tax_rates]"),
+                "tax_rates": tax_rates(store, item.get("tax_rates"), f"items[{i}][tax_rates]"),
             }
         )
         for d in resolve_discounts(store, item.get("discounts"), f"items[{i}][discounts]", now, customer_id):
@@ -350,7 +350,7 @@ def create_subscription(store: Store, wall_now: int, values: dict[str, Any]) -> 
         "customer": customer["id"],
         "days_until_due": days_until_due,
         "default_payment_method": values.get("default_payment_method"),
-        "default_tax_rates": _tax_rates(store, values.get("default_tax_rates"), "default_tax_rates"),
+        "default_tax_rates": tax_rates(store, values.get("default_tax_rates"), "default_tax_rates"),
         "description": values.get("description"),
         "discounts": [d["id"] for d in new_discounts if d["subscription_item"] is None],
         "ended_at": None,

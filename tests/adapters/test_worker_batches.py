@@ -1,0 +1,139 @@
+"""The worker's batches on a real database (SQLite, and PostgreSQL with BILLFOLD_TEST_DB=postgres).
+
+Several due items share one transaction (worker/loop.py): an item that fails must roll back alone, and several
+workers over the same due items must act on each exactly once (claims with ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, the single writer on SQLite, and the due instant re-checked under the claim).
+
+The due objects here are far in the future and come from a scheduler of the test's own, so the session's
+background worker never sees them; a stand-in handler replaces the subscription use case.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
+from billfold.adapters.clock import FixedClock
+from billfold.adapters.db.scheduler import SqlScheduler
+from billfold.adapters.db.schema import objects
+from billfold.adapters.db.store import SqlUnitOfWork
+from billfold.app import due
+from billfold.app.ports import Doc, DueItem, Index, PaymentProcessor, Scope, Store
+from billfold.main import Runtime
+from billfold.worker.loop import Worker
+
+FAR = 4_000_000_000  # 2096: no wall-clock bill run reaches it
+
+
+class Boom(Exception):
+    pass
+
+
+class OwnItems:
+    """A scheduler that knows only this test's objects."""
+
+    def __init__(self, account_id: str, ids: list[str]) -> None:
+        self.account_id, self.ids = account_id, ids
+
+    def advancing_clocks(self) -> list[DueItem]:
+        return []
+
+    def due_subscriptions(self, until: int, limit: int) -> list[DueItem]:
+        return [DueItem(self.account_id, False, i) for i in self.ids[:limit]]
+
+
+def _handler(store: Store, doc: Doc, at: int, processor: PaymentProcessor) -> None:
+    doc["billfold_due_at"] = None
+    store.replace(doc, Index(due_at=None))
+    store.record("customer.subscription.updated", doc)
+    if doc.get("fail"):
+        raise Boom(doc["id"])
+
+
+@pytest.fixture
+def handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(due._BY_TYPE, "subscription", _handler)
+
+
+def _seed(uow: SqlUnitOfWork, scope: Scope, n: int, failing: frozenset[int] = frozenset()) -> list[str]:
+    ids = []
+    with uow(scope) as store:
+        for i in range(n):
+            doc = {
+                "id": f"sub_{secrets.token_hex(10)}",
+                "object": "subscription",
+                "billfold_due_at": FAR - 10,
+            }
+            if i in failing:
+                doc["fail"] = True
+            store.insert(doc, Index(due_at=FAR - 10))
+            ids.append(str(doc["id"]))
+    return ids
+
+
+def _events(runtime: Runtime, account_id: str) -> Counter[str]:
+    o = objects.c
+    stmt = select(o.parent).where(o.account_id == account_id, o.type == "event")
+    with runtime.engine.connect() as conn:
+        return Counter(str(r.parent) for r in conn.execute(stmt))
+
+
+def _worker(runtime: Runtime, scheduler: OwnItems, per_transaction: int) -> Worker:
+    uow = SqlUnitOfWork(runtime.engine, FixedClock(FAR))
+    processor = runtime.services.processor
+    return Worker(uow, scheduler, processor, FixedClock(FAR), per_transaction=per_transaction)
+
+
+def test_a_failing_item_rolls_back_alone(runtime: Runtime, handler: None) -> None:
+    scope = Scope(account_id="acct_" + secrets.token_hex(6), livemode=False, actor="test")
+    uow = SqlUnitOfWork(runtime.engine, FixedClock(FAR))
+    ids = _seed(uow, scope, 12, failing=frozenset({4}))
+    worker = _worker(runtime, OwnItems(scope.account_id, ids), per_transaction=5)
+    assert worker.bill_run(FAR) == 11
+    events = _events(runtime, scope.account_id)
+    assert events == Counter({i: 1 for n, i in enumerate(ids) if n != 4})
+    with uow(scope) as store:
+        assert store.get("subscription", ids[4])["billfold_due_at"] == FAR - 10  # type: ignore[index]
+        assert store.get("subscription", ids[5])["billfold_due_at"] is None  # type: ignore[index]
+    assert worker.bill_run(FAR) == 0  # the failing one fails again; the others are no longer due
+
+
+def test_workers_sharing_the_due_items_act_on_each_exactly_once(runtime: Runtime, handler: None) -> None:
+    scope = Scope(account_id="acct_" + secrets.token_hex(6), livemode=False, actor="test")
+    uow = SqlUnitOfWork(runtime.engine, FixedClock(FAR))
+    ids = _seed(uow, scope, 300)
+    workers = [_worker(runtime, OwnItems(scope.account_id, ids), per_transaction=20) for _ in range(3)]
+    done: list[int] = []
+    errors: list[BaseException] = []
+
+    def run(worker: Worker) -> None:
+        try:
+            done.append(worker.bill_run(FAR))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    assert sum(done) == 300
+    assert _events(runtime, scope.account_id) == Counter(dict.fromkeys(ids, 1))
+
+
+def test_the_scheduler_finds_due_items_in_time_order(runtime: Runtime) -> None:
+    scope = Scope(account_id="acct_" + secrets.token_hex(6), livemode=False, actor="test")
+    uow = SqlUnitOfWork(runtime.engine, FixedClock(FAR))
+    with uow(scope) as store:
+        store.insert({"id": "sub_late_" + scope.account_id, "object": "subscription"}, Index(due_at=FAR + 9))
+        store.insert({"id": "in_early_" + scope.account_id, "object": "invoice"}, Index(due_at=FAR + 8))
+    found = [d.object_id for d in SqlScheduler(runtime.engine).due_subscriptions(FAR + 9, 100_000)]
+    assert found.index("in_early_" + scope.account_id) < found.index("sub_late_" + scope.account_id)
+    with uow(scope) as store:  # leave nothing due for other tests' bill runs
+        store.purge("subscription", "sub_late_" + scope.account_id)
+        store.purge("invoice", "in_early_" + scope.account_id)
