@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
+import os
 import random
 import resource
 import sys
@@ -22,8 +24,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -132,14 +136,19 @@ def seed_catalog(store: Store) -> dict[str, str]:
     return ids
 
 
-def seed(runtime: Runtime, scope: Scope, n: int, rng_seed: int) -> None:
-    uow, processor = runtime.services.uow, runtime.services.processor
-    with uow(scope) as store:
-        ids = seed_catalog(store)
+def seats_for(n: int, rng_seed: int) -> list[int]:
+    """Seat quantities, drawn in order from one RNG so the data set does not depend on how seeding is split."""
     rng = random.Random(rng_seed)
-    for batch_start in range(0, n, SEED_BATCH):
+    return [rng.randint(1, 500) for _ in range(n)]
+
+
+def seed_range(runtime: Runtime, scope: Scope, ids: dict[str, str], seats: list[int], first: int) -> None:
+    """Customers ``first`` .. ``first + len(seats) - 1``, each with one subscription, SEED_BATCH per unit of work."""
+    uow, processor = runtime.services.uow, runtime.services.processor
+    for offset in range(0, len(seats), SEED_BATCH):
         with uow(scope) as store:
-            for i in range(batch_start, min(n, batch_start + SEED_BATCH)):
+            for j, quantity in enumerate(seats[offset : offset + SEED_BATCH]):
+                i = first + offset + j
                 customer = create_customer(
                     store,
                     T0,
@@ -149,22 +158,54 @@ def seed(runtime: Runtime, scope: Scope, n: int, rng_seed: int) -> None:
                         "invoice_settings": {"default_payment_method": "pm_card_visa"},
                     },
                 )
-                seats = rng.randint(1, 500)
                 billing.start_subscription(
                     store,
                     T0,
                     {
                         "customer": customer["id"],
                         "items": [
-                            {"price": ids["advanced"], "quantity": seats},
-                            {"price": ids["copilot"], "quantity": seats},
+                            {"price": ids["advanced"], "quantity": quantity},
+                            {"price": ids["copilot"], "quantity": quantity},
                         ],
                         "discounts": [{"coupon": ids["coupon"]}],
                         "default_tax_rates": [ids["tax_rate"]],
                     },
                     processor,
                 )
-        print(f"  seeded {min(n, batch_start + SEED_BATCH)}/{n}", file=sys.stderr, flush=True)
+        if (offset // SEED_BATCH) % 20 == 19:
+            print(f"  seeded {first + offset + SEED_BATCH} (from {first})", file=sys.stderr, flush=True)
+
+
+def _seed_process(url: str, scope: Scope, ids: dict[str, str], seats: list[int], first: int) -> None:
+    runtime = build_runtime(url, clock=FixedClock(T0), migrate=False)
+    try:
+        seed_range(runtime, scope, ids, seats, first)
+    finally:
+        runtime.engine.dispose()
+
+
+def seed(runtime: Runtime, url: str, scope: Scope, n: int, rng_seed: int, processes: int) -> None:
+    """The catalog, then N customers and subscriptions, split over ``processes`` processes (PostgreSQL)."""
+    with runtime.services.uow(scope) as store:
+        ids = seed_catalog(store)
+    seats = seats_for(n, rng_seed)
+    if processes <= 1:
+        seed_range(runtime, scope, ids, seats, 0)
+        return
+    share = -(-n // processes)
+    context = multiprocessing.get_context("spawn")
+    children = [
+        context.Process(
+            target=_seed_process, args=(url, scope, ids, seats[first : first + share], first), daemon=True
+        )
+        for first in range(0, n, share)
+    ]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join()
+        if child.exitcode != 0:
+            raise RuntimeError(f"a seeding process failed (exit code {child.exitcode})")
 
 
 def invoice_counts(runtime: Runtime, scope: Scope) -> dict[str, int]:
@@ -184,16 +225,62 @@ def invoice_counts(runtime: Runtime, scope: Scope) -> dict[str, int]:
         return {str(status): int(count) for status, count in conn.execute(stmt)}
 
 
-def bill_run(runtime: Runtime) -> tuple[int, int]:
+def bill_run(runtime: Runtime, per_transaction: int = 100) -> tuple[int, int]:
     """Call the worker's bill run until nothing is due; returns (due actions done, worker passes)."""
-    worker = runtime.worker()
-    done = passes = 0
+    worker = runtime.worker(per_transaction=per_transaction)
+    done = passes = idle = 0
     while True:
         passes += 1
         n = worker.bill_run(RUN_AT)
         done += n
-        if n == 0:
+        if n:
+            idle = 0
+            continue
+        # Nothing done: finished, unless another process still holds due items (PostgreSQL, several workers).
+        idle += 1
+        if idle > 40 or not worker.scheduler.due_subscriptions(RUN_AT, 1):
             return done, passes
+        time.sleep(0.05)
+
+
+@dataclass
+class RunFigures:
+    done: int
+    passes: int
+    peak_rss: float  # MiB, sampled
+    cpu: float  # seconds of CPU (user + system) of the bill run
+
+
+def _bill_run_process(url: str, per_transaction: int, ready: Any, start: Any, results: Any) -> None:
+    runtime = build_runtime(url, clock=FixedClock(RUN_AT), migrate=False)
+    ready.put(os.getpid())
+    start.wait()
+    cpu = time.process_time()
+    with RssSampler().running() as sampler:
+        done, passes = bill_run(runtime, per_transaction)
+    results.put(RunFigures(done, passes, sampler.peak, time.process_time() - cpu))
+    runtime.engine.dispose()
+
+
+def bill_run_processes(url: str, processes: int, per_transaction: int) -> tuple[float, list[RunFigures]]:
+    """The bill run by ``processes`` worker processes started together; returns (wall seconds, figures each)."""
+    context = multiprocessing.get_context("spawn")
+    ready, results, start = context.Queue(), context.Queue(), context.Event()
+    children = [
+        context.Process(target=_bill_run_process, args=(url, per_transaction, ready, start, results))
+        for _ in range(processes)
+    ]
+    for child in children:
+        child.start()
+    for _ in children:
+        ready.get(timeout=120)
+    started = time.perf_counter()
+    start.set()
+    figures = [results.get() for _ in children]
+    elapsed = time.perf_counter() - started
+    for child in children:
+        child.join()
+    return elapsed, figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,6 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscriptions", type=int, default=25_000)
     parser.add_argument("--database", default="sqlite", help="sqlite | postgres | a database URL")
     parser.add_argument("--seed", type=int, default=20261121, help="RNG seed for seat quantities")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="bill-run worker processes (1 = in this process)"
+    )
+    parser.add_argument("--seed-processes", type=int, default=1, help="seeding processes (PostgreSQL)")
+    parser.add_argument("--per-transaction", type=int, default=100, help="due items per transaction")
     stage = parser.add_mutually_exclusive_group()
     stage.add_argument("--seed-only", action="store_true")
     stage.add_argument("--run-only", action="store_true")
@@ -215,26 +307,46 @@ def main(argv: list[str] | None = None) -> int:
         scope = Scope(runtime.services.accounts.ensure_account(ACCOUNT), livemode=False, actor="benchmark")
         print(f"database: {runtime.engine.url.render_as_string(hide_password=True)}")
         print(f"subscriptions: {n}")
+        print(
+            f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}"
+        )
         if not args.run_only:
             started = time.perf_counter()
-            seed(runtime, scope, n, args.seed)
-            print(f"seed time: {time.perf_counter() - started:.1f} s")
+            seed(runtime, url, scope, n, args.seed, args.seed_processes)
+            seeded = time.perf_counter() - started
+            print(
+                f"seed time: {seeded:.1f} s ({n / seeded:.0f} subscriptions/s, {args.seed_processes} process(es))"
+            )
         if args.seed_only:
             return 0
 
         clock.t = RUN_AT
+        print(f"load average before the bill run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         rss_before = rss_mib()
-        with RssSampler().running() as sampler:
-            started = time.perf_counter()
-            done, passes = bill_run(runtime)
-            elapsed = time.perf_counter() - started
+        if args.workers <= 1:
+            cpu = time.process_time()
+            with RssSampler().running() as sampler:
+                started = time.perf_counter()
+                done, passes = bill_run(runtime, args.per_transaction)
+                elapsed = time.perf_counter() - started
+            figures = [RunFigures(done, passes, sampler.peak, time.process_time() - cpu)]
+        else:
+            runtime.engine.dispose()
+            elapsed, figures = bill_run_processes(url, args.workers, args.per_transaction)
         rss_after = rss_mib()
         counts = invoice_counts(runtime, scope)
         made = sum(counts.values())
-        print(f"bill run wall time: {elapsed:.1f} s ({done} due actions in {passes} worker passes)")
-        print(f"invoices per second: {made / elapsed:.1f}")
-        print(f"RSS before/after bill run: {rss_before:.0f} / {rss_after:.0f} MiB")
-        print(f"peak RSS during bill run (sampled): {sampler.peak:.0f} MiB")
+        done = sum(f.done for f in figures)
+        passes_each = ", ".join(str(f.passes) for f in figures)
+        print(f"load average after the bill run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"bill run wall time: {elapsed:.1f} s ({done} due actions; passes per worker: {passes_each})")
+        print(f"bill run CPU time (user+system, all workers): {sum(f.cpu for f in figures):.1f} s")
+        print(f"invoices per second: {made / elapsed:.1f} ({args.workers} worker process(es))")
+        if args.workers <= 1:
+            print(f"RSS before/after bill run: {rss_before:.0f} / {rss_after:.0f} MiB")
+        print(
+            f"peak RSS during bill run (sampled, per worker): {', '.join(f'{f.peak_rss:.0f}' for f in figures)} MiB"
+        )
         print(f"peak RSS of the process (ru_maxrss, incl. seeding): {peak_rss_mib():.0f} MiB")
         print(f"invoices made by the bill run: {made} by status {counts}")
         ok = made == n and counts.get("paid", 0) == n

@@ -49,11 +49,22 @@ def serve(
 @app.command("worker")
 def worker_command(
     interval: Annotated[float, typer.Option(help="Seconds to sleep when nothing is due.")] = 1.0,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Worker processes to run (use the cores on PostgreSQL; SQLite has a single writer)."
+        ),
+    ] = 1,
 ) -> None:
     """Run the background worker alone (due billing work, test clock advances). Several may share PostgreSQL."""
-    from billfold.main import build_runtime
+    from billfold.main import build_runtime, run_worker_processes
 
     logging.basicConfig(level=logging.INFO)
+    if processes > 1:
+        build_runtime().engine.dispose()  # create or migrate the schema once, before the processes start
+        console.print(f"{processes} worker processes running; Ctrl-C to stop")
+        run_worker_processes(processes, interval=interval)
+        return
     loop = build_runtime().worker(interval=interval)
     console.print("worker running; Ctrl-C to stop")
     try:

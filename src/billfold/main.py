@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -25,13 +26,15 @@ class Runtime:
     engine: Engine
     services: Services
 
-    def worker(self, *, interval: float = 0.2) -> Worker:
+    def worker(self, *, interval: float = 0.2, per_transaction: int = 100) -> Worker:
+        """The background worker; ``per_transaction`` due items share one transaction (a savepoint each)."""
         return Worker(
-            self.services.uow,
+            SqlUnitOfWork(self.engine, self.services.clock),
             SqlScheduler(self.engine),
             self.services.processor,
             self.services.clock,
             interval=interval,
+            per_transaction=per_transaction,
         )
 
 
@@ -50,6 +53,39 @@ def build_runtime(
         processor=SimulatedProcessor(),
     )
     return Runtime(engine=engine, services=services)
+
+
+def run_worker_processes(processes: int, *, interval: float) -> None:
+    """``billfold worker --processes N``: N worker processes on one database until interrupted.
+
+    Several processes use several cores on PostgreSQL, where batches are claimed with ``FOR UPDATE SKIP LOCKED``.
+    SQLite has one writer at a time, so there more than one process only queues (docs/benchmarks.md).
+    """
+    import multiprocessing
+    import signal
+    import sys
+
+    # A service manager stops us with SIGTERM: leave through the ``finally`` below, which stops the other processes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    context = multiprocessing.get_context("spawn")
+    children = [
+        context.Process(target=_worker_process, args=(interval,), name=f"billfold-worker-{i}", daemon=True)
+        for i in range(1, processes)
+    ]
+    for child in children:
+        child.start()
+    try:
+        _worker_process(interval)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.join(timeout=10)
+
+
+def _worker_process(interval: float) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        build_runtime(migrate=False).worker(interval=interval).run_forever()
 
 
 def build_app(database_url: str | None = None) -> FastAPI:

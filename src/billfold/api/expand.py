@@ -49,7 +49,11 @@ EXPANDABLE: dict[str, dict[str, str]] = {
         "customer_balance_transaction": "customer_balance_transaction",
     },
     "credit_note_line_item": {},
-    "customer_balance_transaction": {"customer": "customer", "credit_note": "credit_note", "invoice": "invoice"},
+    "customer_balance_transaction": {
+        "customer": "customer",
+        "credit_note": "credit_note",
+        "invoice": "invoice",
+    },
 }
 
 

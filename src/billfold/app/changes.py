@@ -514,7 +514,11 @@ def change_items(
         if stored.get(key) != sub.get(key):
             previous[key] = stored.get(key)
     subscriptions.save(store, sub, previous=previous)
-    if draft is not None and invoice["status"] == "open" and sub["collection_method"] == "charge_automatically":
+    if (
+        draft is not None
+        and invoice["status"] == "open"
+        and sub["collection_method"] == "charge_automatically"
+    ):
         from . import billing  # billing imports this module
 
         # Charged like any automatic payment, once the change is saved: a decline makes the subscription past_due

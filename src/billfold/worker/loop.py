@@ -1,31 +1,58 @@
-"""The worker: a loop that finds due work and hands it to the use cases, one unit of work per item.
+"""The worker: a loop that finds due work and hands it to the use cases.
 
-It runs as ``billfold worker`` or inside ``billfold serve`` (single-process mode). Several workers may share one
-PostgreSQL: each item is re-read under a row lock inside its own transaction and skipped when no longer due, and the
-period claim is a unique constraint, so a period is never billed twice.
+It runs as ``billfold worker`` (``--processes N`` for several on PostgreSQL) or inside ``billfold serve``
+(single-process mode). The wall-clock bill run takes the due items in batches: one transaction per batch, the items
+claimed up front (on PostgreSQL ``FOR UPDATE SKIP LOCKED``, so several workers share the run instead of queueing
+behind each other's row locks), and a savepoint per item, so an item that fails rolls back alone. Each item is
+re-read under its claim and skipped when no longer due, and the period claim is a unique constraint, so a period is
+never billed twice. A batch whose commit fails is retried one item per transaction. Killing a worker loses at most
+its open batch, which the next run does again.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 from billfold.app import due, test_clocks
-from billfold.app.ports import Clock, PaymentProcessor, Scheduler, Scope, Store, UnitOfWork
+from billfold.app.ports import Clock, DueItem, PaymentProcessor, Scheduler, Scope, Store
 
 log = logging.getLogger("billfold.worker")
+
+# Items failing one after another in a batch point at the transaction or the database rather than the items.
+MAX_FAILURES_IN_A_ROW = 3
+
+
+class BatchStore(Store, Protocol):
+    """A store that can hold several due items in one transaction (adapters/db/store.py)."""
+
+    def claim(self, keys: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Lock these (type, id) objects for the transaction, skipping those another worker holds."""
+        ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A block that rolls back alone when it raises."""
+        ...
+
+
+class BatchUnitOfWork(Protocol):
+    def __call__(self, scope: Scope) -> AbstractContextManager[BatchStore]: ...
 
 
 class Worker:
     def __init__(
         self,
-        uow: UnitOfWork,
+        uow: BatchUnitOfWork,
         scheduler: Scheduler,
         processor: PaymentProcessor,
         clock: Clock,
         *,
         interval: float = 0.2,
         batch: int = 500,
+        per_transaction: int = 100,
     ) -> None:
         self.uow = uow
         self.scheduler = scheduler
@@ -33,6 +60,7 @@ class Worker:
         self.clock = clock
         self.interval = interval
         self.batch = batch
+        self.per_transaction = per_transaction
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -54,15 +82,61 @@ class Worker:
         return done
 
     def bill_run(self, now: int) -> int:
-        """Renewals and draft finalizations due by ``now`` for objects on no test clock, one transaction each."""
+        """Renewals, draft finalizations and other due actions by ``now`` for objects on no test clock, in
+        batches of ``per_transaction`` items of one account and mode. Returns how many actions ran."""
         done = 0
-        for item in self.scheduler.due_subscriptions(now, self.batch):
-            scope = Scope(account_id=item.account_id, livemode=item.livemode, actor="worker")
+        for scope, keys in self._batches(self.scheduler.due_subscriptions(now, self.batch)):
             try:
-                with self.uow(scope) as store:
-                    done += due.run_due_object(store, item.object_id, now, self.processor)
+                done += self._run_batch(scope, keys, now)
             except Exception:
-                log.exception("due work on %s failed", item.object_id)
+                # Nothing of the batch was kept (its commit failed, or items kept failing). Retry item by item, so
+                # one item that cannot commit does not hold back the others.
+                log.exception("a batch of %d due items failed; retrying them one per transaction", len(keys))
+                done += self._run_singly(scope, keys, now)
+        return done
+
+    def _run_singly(self, scope: Scope, keys: list[tuple[str, str]], now: int) -> int:
+        done = failures = 0
+        for key in keys:
+            try:
+                done += self._run_batch(scope, [key], now)
+                failures = 0
+            except Exception:
+                log.exception("due work on %s failed", key[1])
+                failures += 1
+                if failures >= MAX_FAILURES_IN_A_ROW:
+                    raise  # the database is likely gone: give up this pass, the next one retries
+        return done
+
+    def _batches(self, items: list[DueItem]) -> list[tuple[Scope, list[tuple[str, str]]]]:
+        """Consecutive items of one account and mode, at most ``per_transaction`` at a time (time order kept)."""
+        out: list[tuple[Scope, list[tuple[str, str]]]] = []
+        for item in items:
+            if (
+                not out
+                or out[-1][0].account_id != item.account_id
+                or out[-1][0].livemode != item.livemode
+                or (len(out[-1][1]) >= self.per_transaction)
+            ):
+                out.append((Scope(account_id=item.account_id, livemode=item.livemode, actor="worker"), []))
+            out[-1][1].append((due.object_type(item.object_id), item.object_id))
+        return out
+
+    def _run_batch(self, scope: Scope, keys: list[tuple[str, str]], now: int) -> int:
+        done = failures = 0
+        with self.uow(scope) as store:
+            for _, object_id in store.claim(keys):
+                try:
+                    with store.savepoint():
+                        done += due.run_due_object(store, object_id, now, self.processor)
+                    failures = 0
+                except Exception:
+                    if len(keys) == 1:
+                        raise
+                    log.exception("due work on %s failed", object_id)
+                    failures += 1
+                    if failures >= MAX_FAILURES_IN_A_ROW:
+                        raise  # more likely the transaction than the items: let bill_run decide
         return done
 
     def run_forever(self) -> None:

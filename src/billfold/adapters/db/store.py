@@ -1,26 +1,146 @@
-"""The unit of work over SQLAlchemy: one transaction, one account and mode, documents in and out.
+"""The unit of work over the database: one transaction, one account and mode, documents in and out.
 
 Every query is filtered by the scope's account and mode, so an id that belongs elsewhere is indistinguishable from
 an id that does not exist (a 404 for the caller).
+
+Why it is written the way it is (docs/benchmarks.md has the measurements): the bill run issues a dozen statements
+per due action, and building, cache-keying and compiling each one through SQLAlchemy Core cost more than the
+billing itself. So the statements here are fixed SQL strings run on the transaction's DB-API cursor (the drivers
+prepare and cache them), and the unit of work keeps what it has read and written:
+
+- an identity map: a document read or written once in this transaction is served from memory afterwards, decoded
+  from its stored JSON each time, so callers never share (alias) a document;
+- write-behind for replaces of documents it already holds: the row is updated once, just before anything could
+  observe it (a query on that type, a savepoint release, the commit), so finalize-then-pay writes the invoice once;
+- events and audit rows buffered and written with one ``executemany`` before the commit — same transaction;
+- no savepoint around inserts: ``INSERT ... ON CONFLICT DO NOTHING``, and only a conflict pays for the savepoint
+  that turns it into the caller's error.
+
+The worker's batches use ``claim`` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and ``savepoint`` (one per due
+item, so a failing item rolls back alone).
 """
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine
 
-from billfold.app.errors import InvalidRequest
+from billfold.app.errors import InvalidRequest, ResourceMissing
 from billfold.app.ports import INDEX_COLUMNS, Clock, Doc, Index, ListQuery, Page, Scope, StoredResponse
 from billfold.ids import new_id
 from billfold.version import API_VERSION
 
-from .schema import audit_log, billing_periods, idempotency_keys, invoice_numbers, invoice_sequences, objects
+from .engine import dumps_json, loads_json
 
-_O = objects.c
+# Object types with a unique constraint on a promoted column (schema.py: price lookup keys, active promotion
+# codes): their writes must fail at the call that makes them, so they are never deferred.
+_CONSTRAINED_TYPES = frozenset({"price", "promotion_code"})
+# Children (``parent`` = the subscription) that a subscription's due actions read or save with it.
+_CLAIMED_CHILDREN = ("subscription_item", "discount")
+_COLUMNS = "id, account_id, livemode, type, created, deleted, " + ", ".join(INDEX_COLUMNS) + ", doc"
+_SET_INDEX = ", ".join(f"{c} = ?" for c in INDEX_COLUMNS)
+_SCOPE = "account_id = ? AND livemode = ? AND type = ?"
+_FETCH = 500  # rows per fetch when iterating
+# Past this many held documents, the clean ones are forgotten (a clock advance over thousands of customers runs in
+# one unit of work); they are read again if needed.
+_HOLD_AT_MOST = 20_000
+
+
+class _Sql:
+    """The store's statements for one dialect: ``?`` placeholders (sqlite3) or ``%s`` (psycopg)."""
+
+    def __init__(self, postgres: bool) -> None:
+        self.postgres = postgres
+        doc = "CAST(? AS json)" if postgres else "?"
+        self.doc_col = "doc::text" if postgres else "doc"
+        values = ", ".join(["?"] * (6 + len(INDEX_COLUMNS))) + f", {doc}"
+        self.insert_object = self.q(f"INSERT INTO objects ({_COLUMNS}) VALUES ({values})")
+        self.insert_object_new = self.insert_object + " ON CONFLICT DO NOTHING"
+        self.update_object = self.q(f"UPDATE objects SET doc = {doc}, {_SET_INDEX} WHERE {_SCOPE} AND id = ?")
+        # For a row not held: leave it alone when nothing changes (subscription items saved with their subscription).
+        same = " AND ".join(
+            [f"{self.doc_col} = ?"]
+            + [f"{c} {'IS NOT DISTINCT FROM' if postgres else 'IS'} ?" for c in INDEX_COLUMNS]
+        )
+        self.update_changed = self.q(
+            f"UPDATE objects SET doc = {doc}, {_SET_INDEX} WHERE {_SCOPE} AND id = ? AND NOT ({same})"
+        )
+        # What the unit of work holds of a row: deleted, the index columns, the document.
+        self.held = f"deleted, {', '.join(INDEX_COLUMNS)}, {self.doc_col}"
+        self.get = self.q(f"SELECT {self.held} FROM objects WHERE {_SCOPE} AND id = ?")
+        self.get_some = self.q(f"SELECT id, {self.held} FROM objects WHERE {_SCOPE} AND id IN ")
+        self.get_locked = self.get + (" FOR UPDATE" if postgres else "")
+        self.delete = self.q(
+            f"UPDATE objects SET deleted = true, lookup = NULL, active = false WHERE {_SCOPE} AND id = ?"
+        )
+        self.purge = self.q(f"DELETE FROM objects WHERE {_SCOPE} AND id = ?")
+        self.cursor_position = self.q(f"SELECT created, seq FROM objects WHERE {_SCOPE} AND id = ?")
+        self.insert_audit = self.q(
+            "INSERT INTO audit_log (account_id, livemode, at, actor, request_id, action, object_type, object_id,"
+            f" data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {doc})"
+        )
+        self.claim_period = self.q(
+            "INSERT INTO billing_periods (account_id, livemode, subscription_id, period_start, invoice_id)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        )
+        seq = "account_id = ? AND livemode = ? AND prefix = ?"
+        # The UPDATE takes the counter's row lock until the commit: concurrent finalizations queue here.
+        self.take_number = self.q(
+            f"UPDATE invoice_sequences SET next_number = next_number + 1 WHERE {seq} RETURNING next_number"
+        )
+        self.new_sequence = self.q(
+            "INSERT INTO invoice_sequences (account_id, livemode, prefix, next_number) VALUES (?, ?, ?, 2)"
+            " ON CONFLICT DO NOTHING"
+        )
+        self.insert_number = self.q(
+            "INSERT INTO invoice_numbers (account_id, livemode, number, invoice_id) VALUES (?, ?, ?, ?)"
+        )
+        self.remember = self.q(
+            "UPDATE idempotency_keys SET status_code = ?, body = ? WHERE account_id = ? AND livemode = ? AND key = ?"
+        )
+
+    def q(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.postgres else sql
+
+    def in_list(self, n: int) -> str:
+        return "(" + ", ".join(["%s" if self.postgres else "?"] * n) + ")"
+
+
+_DIALECTS = {name: _Sql(name == "postgresql") for name in ("postgresql", "sqlite")}
+assert INDEX_COLUMNS == (
+    "customer",
+    "parent",
+    "lookup",
+    "active",
+    "status",
+    "currency",
+    "test_clock",
+    "due_at",
+)
+
+
+class _Entry:
+    """One object held by the unit of work: its latest JSON (None for a tombstone) and index values, whether they
+    are not written yet (``dirty``), and whether this transaction holds the row's lock."""
+
+    __slots__ = ("dirty", "index", "locked", "raw")
+
+    def __init__(self, raw: str | None, index: tuple[Any, ...], *, locked: bool) -> None:
+        self.raw, self.index, self.locked, self.dirty = raw, index, locked, False
+
+    @classmethod
+    def of_row(cls, row: Sequence[Any], *, locked: bool) -> _Entry:
+        """From ``deleted, <index columns>, doc`` (``_Sql.held``)."""
+        return cls(None if row[0] else row[-1], tuple(row[1:-1]), locked=locked)
+
+
+def _index_values(i: Index) -> tuple[Any, ...]:
+    """The promoted columns in INDEX_COLUMNS order."""
+    return (i.customer, i.parent, i.lookup, i.active, i.status, i.currency, i.test_clock, i.due_at)
 
 
 class SqlStore:
@@ -28,131 +148,180 @@ class SqlStore:
         self.conn = conn
         self.scope = scope
         self.clock = clock
-        self._for_update = conn.dialect.name == "postgresql"
+        self.sql = _DIALECTS[conn.dialect.name]
+        self._dbapi: Any = conn.dialect.loaded_dbapi
+        self._cur: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        self._key = (scope.account_id, scope.livemode)
+        self._objects: dict[tuple[str, str], _Entry] = {}
+        self._dirty: dict[tuple[str, str], _Entry] = {}
+        self._events: list[tuple[Any, ...]] = []
+        self._audit: list[tuple[Any, ...]] = []
 
     # -- reads ------------------------------------------------------------------------------------------------
-    def _scoped(self, object_type: str) -> Any:
-        return and_(
-            _O.account_id == self.scope.account_id, _O.livemode == self.scope.livemode, _O.type == object_type
-        )
-
     def get(self, object_type: str, object_id: str, *, for_update: bool = False) -> Doc | None:
-        stmt = select(_O.doc, _O.deleted).where(self._scoped(object_type), _O.id == object_id)
-        if for_update and self._for_update:
-            stmt = stmt.with_for_update()
-        row = self.conn.execute(stmt).first()
-        if row is None:
-            return None
-        if row.deleted:
+        key = (object_type, object_id)
+        entry = self._objects.get(key)
+        if entry is not None and for_update and not entry.locked and self.sql.postgres:
+            if entry.dirty:
+                self._flush_objects([key])  # our UPDATE takes the row lock
+            else:
+                entry = None  # re-read under the lock: another transaction may have changed it since
+        if entry is None:
+            if object_type == "event":
+                self._flush_events()
+            self._cur.execute(self.sql.get_locked if for_update else self.sql.get, (*self._key, *key))
+            row = self._cur.fetchone()
+            if row is None:
+                return None
+            entry = _Entry.of_row(row, locked=for_update or not self.sql.postgres)
+            self._hold(key, entry)
+        if entry.raw is None:
             return {"id": object_id, "object": object_type, "deleted": True}
-        return dict(row.doc)
+        doc: Doc = loads_json(entry.raw)
+        return doc
 
     def get_many(self, object_type: str, object_ids: Sequence[str]) -> dict[str, Doc]:
-        if not object_ids:
-            return {}
-        rows = self.conn.execute(
-            select(_O.id, _O.doc).where(
-                self._scoped(object_type), _O.id.in_(list(object_ids)), _O.deleted.is_(False)
-            )
-        )
-        return {r.id: dict(r.doc) for r in rows}
+        found: dict[str, Doc] = {}
+        missing = []
+        for object_id in object_ids:
+            entry = self._objects.get((object_type, object_id))
+            if entry is None:
+                missing.append(object_id)
+            elif entry.raw is not None:
+                found[object_id] = loads_json(entry.raw)
+        if missing:
+            if object_type == "event":
+                self._flush_events()
+            ids = list(dict.fromkeys(missing))
+            self._cur.execute(self.sql.get_some + self.sql.in_list(len(ids)), (*self._key, object_type, *ids))
+            for row in self._cur.fetchall():
+                entry = _Entry.of_row(row[1:], locked=not self.sql.postgres)
+                self._hold((object_type, row[0]), entry)
+                if entry.raw is not None:
+                    found[row[0]] = loads_json(entry.raw)
+        return found
 
-    def _where(self, object_type: str, filters: Mapping[str, Any]) -> list[Any]:
-        conds: list[Any] = [self._scoped(object_type), _O.deleted.is_(False)]
+    def _select(
+        self, object_type: str, filters: Mapping[str, Any]
+    ) -> tuple[builtins.list[str], builtins.list[Any]]:
+        """WHERE conditions (and their parameters) for the live objects of a type matching index filters."""
+        self._flush_type(object_type)
+        conds, params = [self.sql.q(_SCOPE), "deleted = false"], [*self._key, object_type]
         for name, value in filters.items():
             if name not in INDEX_COLUMNS:
                 raise ValueError(f"not an index column: {name}")
-            col = _O[name]
             if isinstance(value, tuple | list):
-                conds.append(col.in_(list(value)))
+                conds.append(f"{name} IN " + self.sql.in_list(len(value)) if value else "1 = 0")
+                params.extend(value)
             elif value is None:
-                conds.append(col.is_(None))
+                conds.append(f"{name} IS NULL")
             else:
-                conds.append(col == value)
-        return conds
+                conds.append(self.sql.q(f"{name} = ?"))
+                params.append(value)
+        return conds, params
 
     def list(self, object_type: str, query: ListQuery) -> Page:
-        conds = self._where(object_type, query.filters)
+        conds, params = self._select(object_type, query.filters)
         if query.ids is not None:
-            conds.append(_O.id.in_(list(query.ids)))
-        ops = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}
+            conds.append("id IN " + self.sql.in_list(len(query.ids)) if query.ids else "1 = 0")
+            params.extend(query.ids)
+        ops = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
         for op, value in query.created.items():
-            conds.append(getattr(_O.created, ops[op])(value))
+            conds.append(self.sql.q(f"created {ops[op]} ?"))
+            params.append(value)
         reverse = False
         cursor_id = query.starting_after or query.ending_before
         if cursor_id:
-            cur = self.conn.execute(
-                select(_O.created, _O.seq).where(self._scoped(object_type), _O.id == cursor_id)
-            ).first()
-            if cur is None:
-                from billfold.app.errors import ResourceMissing
-
+            self._cur.execute(self.sql.cursor_position, (*self._key, object_type, cursor_id))
+            position = self._cur.fetchone()
+            if position is None:
                 param = "starting_after" if query.starting_after else "ending_before"
                 raise ResourceMissing(object_type, cursor_id, param=param)
-            if query.starting_after:
-                conds.append(or_(_O.created < cur.created, and_(_O.created == cur.created, _O.seq < cur.seq)))
-            else:
-                reverse = True
-                conds.append(or_(_O.created > cur.created, and_(_O.created == cur.created, _O.seq > cur.seq)))
-        order = (_O.created.asc(), _O.seq.asc()) if reverse else (_O.created.desc(), _O.seq.desc())
-        rows = self.conn.execute(select(_O.doc).where(*conds).order_by(*order).limit(query.limit + 1)).all()
-        has_more = len(rows) > query.limit
-        docs = [dict(r.doc) for r in rows[: query.limit]]
+            cmp = "<" if query.starting_after else ">"
+            reverse = not query.starting_after
+            conds.append(self.sql.q(f"(created {cmp} ? OR (created = ? AND seq {cmp} ?))"))
+            params.extend((position[0], position[0], position[1]))
+        order = "created, seq" if reverse else "created DESC, seq DESC"
+        sql = f"SELECT {self.sql.doc_col} FROM objects WHERE {' AND '.join(conds)} ORDER BY {order} LIMIT "
+        self._cur.execute(sql + self.sql.q("?"), (*params, query.limit + 1))
+        rows = self._cur.fetchall()
+        docs = [loads_json(r[0]) for r in rows[: query.limit]]
         if reverse:
             docs.reverse()
-        return Page(docs, has_more)
+        return Page(docs, len(rows) > query.limit)
 
     def iterate(self, object_type: str, filters: Mapping[str, Any]) -> Iterator[Doc]:
-        stmt = (
-            select(_O.doc)
-            .where(*self._where(object_type, filters))
-            .order_by(_O.created.desc(), _O.seq.desc())
+        conds, params = self._select(object_type, filters)
+        # A cursor of its own: the caller may use the store between the documents it is given.
+        cur = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(
+                f"SELECT {self.sql.doc_col} FROM objects WHERE {' AND '.join(conds)}"
+                " ORDER BY created DESC, seq DESC",
+                params,
+            )
+            while rows := cur.fetchmany(_FETCH):
+                for row in rows:
+                    yield loads_json(row[0])
+        finally:
+            cur.close()
+
+    def due(
+        self, object_type: str, until: int, *, test_clock: str | None, limit: int | None = None
+    ) -> Sequence[tuple[int, Doc]]:
+        conds, params = self._select(object_type, {"test_clock": test_clock})
+        conds.append(self.sql.q("due_at IS NOT NULL AND due_at <= ?"))
+        params.append(until)
+        sql = (
+            f"SELECT due_at, {self.sql.doc_col} FROM objects WHERE {' AND '.join(conds)} ORDER BY due_at, seq"
         )
-        for row in self.conn.execute(stmt):
-            yield dict(row.doc)
+        if limit is not None:
+            sql += self.sql.q(" LIMIT ?")
+            params.append(limit)
+        self._cur.execute(sql, params)
+        return [(int(at), loads_json(raw)) for at, raw in self._cur.fetchall()]
 
     # -- writes -----------------------------------------------------------------------------------------------
-    def _index_values(self, index: Index) -> dict[str, Any]:
-        return {name: getattr(index, name) for name in INDEX_COLUMNS}
-
     def insert(self, doc: Doc, index: Index, *, created: int | None = None) -> None:
-        try:
-            with self.conn.begin_nested():
-                self.conn.execute(
-                    insert(objects).values(
-                        id=doc["id"],
-                        account_id=self.scope.account_id,
-                        livemode=self.scope.livemode,
-                        type=doc["object"],
-                        created=created if created is not None else doc.get("created", self.clock.now()),
-                        deleted=False,
-                        doc=doc,
-                        **self._index_values(index),
-                    )
-                )
-        except IntegrityError as exc:
-            raise _conflict(doc, exc) from exc
+        raw = dumps_json(doc)
+        when = created if created is not None else doc.get("created", self.clock.now())
+        row = (doc["id"], *self._key, doc["object"], when, False, *_index_values(index), raw)
+        self._cur.execute(self.sql.insert_object_new, row)
+        if self._cur.rowcount != 1:
+            self._raise_conflict(doc, self.sql.insert_object, row)
+        self._hold((doc["object"], doc["id"]), _Entry(raw, row[6:-1], locked=True))
 
     def replace(self, doc: Doc, index: Index) -> None:
-        try:
-            with self.conn.begin_nested():
-                self.conn.execute(
-                    update(objects)
-                    .where(self._scoped(doc["object"]), _O.id == doc["id"])
-                    .values(doc=doc, **self._index_values(index))
-                )
-        except IntegrityError as exc:
-            raise _conflict(doc, exc) from exc
+        key = (doc["object"], doc["id"])
+        raw, values = dumps_json(doc), _index_values(index)
+        entry = self._objects.get(key)
+        if entry is not None and entry.raw is not None and key[0] not in _CONSTRAINED_TYPES:
+            # Held by this unit of work, so it exists in this scope: write it when it could next be observed,
+            # and not at all when nothing changed.
+            if raw != entry.raw or values != entry.index:
+                entry.raw, entry.index, entry.dirty = raw, values, True
+                self._dirty[key] = entry
+            return
+        self._flush_objects([key])
+        row = (raw, *values, *self._key, *key)
+        if key[0] in _CONSTRAINED_TYPES:
+            self._execute_checked(doc, self.sql.update_object, row)
+        else:
+            self._cur.execute(self.sql.update_changed, (*row, raw, *values))
+        # Not held, or a tombstone: the next read goes to the row (it may not exist here, or stay deleted).
+        self._objects.pop(key, None)
 
     def delete(self, object_type: str, object_id: str) -> None:
-        self.conn.execute(
-            update(objects)
-            .where(self._scoped(object_type), _O.id == object_id)
-            .values(deleted=True, lookup=None, active=False)
-        )
+        key = (object_type, object_id)
+        self._flush_objects([key])
+        self._cur.execute(self.sql.delete, (*self._key, *key))
+        self._objects.pop(key, None)  # read again if needed (the index columns changed)
 
     def purge(self, object_type: str, object_id: str) -> None:
-        self.conn.execute(delete(objects).where(self._scoped(object_type), _O.id == object_id))
+        key = (object_type, object_id)
+        self._flush_objects([key])
+        self._cur.execute(self.sql.purge, (*self._key, *key))
+        self._objects.pop(key, None)
 
     def record(self, event_type: str, obj: Doc, *, previous_attributes: Doc | None = None) -> Doc:
         now = self.clock.now()
@@ -170,100 +339,176 @@ class SqlStore:
             "request": {"id": self.scope.request_id, "idempotency_key": self.scope.idempotency_key},
             "type": event_type,
         }
-        self.insert(event, Index(parent=obj.get("id"), status=event_type), created=now)
+        index = Index(parent=obj.get("id"), status=event_type)
+        # Encoded now: the caller goes on changing ``obj``, the event keeps this state.
+        self._events.append(
+            (event["id"], *self._key, "event", now, False, *_index_values(index), dumps_json(event))
+        )
         self.audit(event_type, str(obj.get("object")), str(obj.get("id")), {"event": event["id"]})
         return event
 
     def audit(self, action: str, object_type: str, object_id: str, data: Doc | None = None) -> None:
-        self.conn.execute(
-            insert(audit_log).values(
-                account_id=self.scope.account_id,
-                livemode=self.scope.livemode,
-                at=self.clock.now(),
-                actor=self.scope.actor,
-                request_id=self.scope.request_id,
-                action=action,
-                object_type=object_type,
-                object_id=object_id,
-                data=data,
+        s = self.scope
+        self._audit.append(
+            (
+                *self._key,
+                self.clock.now(),
+                s.actor,
+                s.request_id,
+                action,
+                object_type,
+                object_id,
+                dumps_json(data),
             )
         )
 
     def claim_period(self, subscription_id: str, period_start: int, invoice_id: str) -> bool:
-        try:
-            with self.conn.begin_nested():
-                self.conn.execute(
-                    insert(billing_periods).values(
-                        account_id=self.scope.account_id,
-                        livemode=self.scope.livemode,
-                        subscription_id=subscription_id,
-                        period_start=period_start,
-                        invoice_id=invoice_id,
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        self._cur.execute(self.sql.claim_period, (*self._key, subscription_id, period_start, invoice_id))
+        return bool(self._cur.rowcount == 1)
 
     def next_invoice_number(self, prefix: str, invoice_id: str) -> str:
-        c = invoice_sequences.c
-        where = and_(
-            c.account_id == self.scope.account_id, c.livemode == self.scope.livemode, c.prefix == prefix
-        )
-        stmt = select(c.next_number).where(where)
-        if self._for_update:
-            stmt = stmt.with_for_update()
-        row = self.conn.execute(stmt).first()
-        if row is None:
-            try:
-                with self.conn.begin_nested():
-                    self.conn.execute(
-                        insert(invoice_sequences).values(
-                            account_id=self.scope.account_id,
-                            livemode=self.scope.livemode,
-                            prefix=prefix,
-                            next_number=1,
-                        )
-                    )
-            except IntegrityError:
-                pass
-            row = self.conn.execute(stmt).one()
-        number = int(row.next_number)
-        self.conn.execute(update(invoice_sequences).where(where).values(next_number=number + 1))
+        key = (*self._key, prefix)
+        self._cur.execute(self.sql.take_number, key)
+        row = self._cur.fetchone()
+        if row is not None:
+            number = int(row[0]) - 1
+        else:
+            self._cur.execute(self.sql.new_sequence, key)
+            if self._cur.rowcount == 1:
+                number = 1
+            else:  # another transaction created the counter first: take the next number from it
+                self._cur.execute(self.sql.take_number, key)
+                number = int(self._cur.fetchone()[0]) - 1
         formatted = f"{prefix}-{number:04d}"
-        self.conn.execute(
-            insert(invoice_numbers).values(
-                account_id=self.scope.account_id,
-                livemode=self.scope.livemode,
-                number=formatted,
-                invoice_id=invoice_id,
-            )
-        )
+        self._cur.execute(self.sql.insert_number, (*self._key, formatted, invoice_id))
         return formatted
 
-    def due(
-        self, object_type: str, until: int, *, test_clock: str | None, limit: int | None = None
-    ) -> Sequence[tuple[int, Doc]]:
-        conds = [self._scoped(object_type), _O.deleted.is_(False), _O.due_at.is_not(None), _O.due_at <= until]
-        conds.append(_O.test_clock == test_clock if test_clock else _O.test_clock.is_(None))
-        stmt = select(_O.due_at, _O.doc).where(*conds).order_by(_O.due_at, _O.seq).limit(limit)
-        return [(int(r.due_at), dict(r.doc)) for r in self.conn.execute(stmt)]
-
     def remember_response(self, idempotency_key: str, response: StoredResponse) -> None:
-        c = idempotency_keys.c
-        self.conn.execute(
-            update(idempotency_keys)
-            .where(
-                c.account_id == self.scope.account_id,
-                c.livemode == self.scope.livemode,
-                c.key == idempotency_key,
-            )
-            .values(status_code=response.status_code, body=response.body)
+        self._cur.execute(
+            self.sql.remember, (response.status_code, response.body, *self._key, idempotency_key)
         )
 
+    # -- the worker's batches -----------------------------------------------------------------------------------
+    def claim(self, keys: Sequence[tuple[str, str]]) -> builtins.list[tuple[str, str]]:
+        """Lock the given (type, id) objects for this transaction, skipping any another transaction holds
+        (PostgreSQL's ``FOR UPDATE SKIP LOCKED``; SQLite's writer already holds the database). Returns the
+        claimed keys in the given order; their documents are held, so reading them costs nothing more."""
+        by_type: dict[str, list[str]] = {}
+        for object_type, object_id in keys:
+            by_type.setdefault(object_type, []).append(object_id)
+        claimed: set[tuple[str, str]] = set()
+        customers: set[str] = set()
+        for object_type, ids in by_type.items():
+            self._flush_type(object_type)
+            sql = self.sql.get_some + self.sql.in_list(len(ids))
+            self._cur.execute(
+                sql + (" FOR UPDATE SKIP LOCKED" if self.sql.postgres else ""),
+                (*self._key, object_type, *ids),
+            )
+            for row in self._cur.fetchall():
+                key = (object_type, row[0])
+                if key in self._dirty:
+                    self._dirty[key].locked = True  # what we hold is newer than the row
+                else:
+                    self._objects[key] = entry = _Entry.of_row(row[1:], locked=True)
+                    if entry.index[0]:
+                        customers.add(entry.index[0])
+                claimed.add(key)
+        # What the due actions read and write besides the claimed objects, one query each for the batch instead of
+        # one per item: each object's customer, and a subscription's items and discounts.
+        self.get_many("customer", sorted(customers - {k[1] for k in self._objects if k[0] == "customer"}))
+        self._hold_children([k[1] for k in claimed if k[0] == "subscription"], _CLAIMED_CHILDREN)
+        return [key for key in keys if key in claimed]
 
-def _conflict(doc: Doc, exc: IntegrityError) -> InvalidRequest:
-    text = str(exc.orig)
+    def _hold_children(self, parent_ids: Sequence[str], types: Sequence[str]) -> None:
+        if not parent_ids:
+            return
+        self._cur.execute(
+            self.sql.q(f"SELECT type, id, {self.sql.held} FROM objects WHERE account_id = ? AND livemode = ?")
+            + " AND parent IN "
+            + self.sql.in_list(len(parent_ids))
+            + " AND type IN "
+            + self.sql.in_list(len(types)),
+            (*self._key, *parent_ids, *types),
+        )
+        for row in self._cur.fetchall():
+            key = (row[0], row[1])
+            if key not in self._objects:
+                self._hold(key, _Entry.of_row(row[2:], locked=not self.sql.postgres))
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Everything done inside is kept or rolled back together, without ending the transaction."""
+        self._flush_objects()
+        marks = len(self._events), len(self._audit)
+        self._cur.execute("SAVEPOINT billfold_item")
+        try:
+            yield
+            self._flush_objects()
+        except BaseException:
+            self._cur.execute("ROLLBACK TO SAVEPOINT billfold_item")
+            del self._events[marks[0] :], self._audit[marks[1] :]
+            self._objects.clear()  # documents held may be the rolled-back ones
+            self._dirty.clear()
+            raise
+        self._cur.execute("RELEASE SAVEPOINT billfold_item")
+
+    def close(self) -> None:
+        self._cur.close()
+
+    def _hold(self, key: tuple[str, str], entry: _Entry) -> None:
+        if len(self._objects) >= _HOLD_AT_MOST:
+            self._objects = {k: e for k, e in self._objects.items() if e.dirty}
+        self._objects[key] = entry
+
+    # -- writing what is held -------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write every deferred replace, event and audit row (before the commit)."""
+        self._flush_objects()
+        self._flush_events()
+
+    def _flush_type(self, object_type: str) -> None:
+        """Before a query on a type: write what it could see."""
+        if object_type == "event":
+            self._flush_events()
+        self._flush_objects([k for k in self._dirty if k[0] == object_type])
+
+    def _flush_objects(self, keys: Sequence[tuple[str, str]] | None = None) -> None:
+        if not self._dirty:
+            return
+        chosen = [k for k in (keys if keys is not None else list(self._dirty)) if k in self._dirty]
+        rows = []
+        for key in chosen:
+            entry = self._dirty.pop(key)
+            rows.append((entry.raw, *entry.index, *self._key, *key))
+            entry.dirty, entry.locked = False, True
+        if rows:
+            self._cur.executemany(self.sql.update_object, rows)
+
+    def _flush_events(self) -> None:
+        if self._events:
+            self._cur.executemany(self.sql.insert_object, self._events)
+            self._events.clear()
+        if self._audit:
+            self._cur.executemany(self.sql.insert_audit, self._audit)
+            self._audit.clear()
+
+    def _raise_conflict(self, doc: Doc, sql: str, row: tuple[Any, ...]) -> None:
+        """The insert hit a unique constraint: repeat it where it can fail, to tell the caller which one."""
+        self._execute_checked(doc, sql, row)
+
+    def _execute_checked(self, doc: Doc, sql: str, row: tuple[Any, ...]) -> None:
+        self._cur.execute("SAVEPOINT billfold_write")
+        try:
+            self._cur.execute(sql, row)
+        except self._dbapi.IntegrityError as exc:
+            self._cur.execute("ROLLBACK TO SAVEPOINT billfold_write")
+            raise _conflict(doc, exc) from exc
+        self._cur.execute("RELEASE SAVEPOINT billfold_write")
+
+
+def _conflict(doc: Doc, exc: Exception) -> Exception:
+    text = str(exc)
     if "uq_objects_price_lookup_key" in text or (doc.get("object") == "price" and "lookup" in text):
         return InvalidRequest(
             f"A price (`{doc.get('id')}`) already uses the lookup key `{doc.get('lookup_key')}`. "
@@ -283,7 +528,7 @@ def _conflict(doc: Doc, exc: IntegrityError) -> InvalidRequest:
             param="id",
             code="resource_already_exists",
         )
-    raise exc
+    return exc
 
 
 class SqlUnitOfWork:
@@ -296,4 +541,9 @@ class SqlUnitOfWork:
     @contextmanager
     def __call__(self, scope: Scope) -> Iterator[SqlStore]:
         with self.engine.begin() as conn:
-            yield SqlStore(conn, scope, self.clock)
+            store = SqlStore(conn, scope, self.clock)
+            try:
+                yield store
+                store.flush()
+            finally:
+                store.close()
