@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, case, select
 
 from billfold.app.due import DUE_TYPES
 from billfold.app.ports import DueItem
@@ -11,6 +11,7 @@ from .engine import READONLY
 from .schema import objects
 
 _O = objects.c
+_RANK = case({kind: rank for rank, kind in enumerate(DUE_TYPES)}, value=_O.type, else_=len(DUE_TYPES))
 
 
 class SqlScheduler:
@@ -36,7 +37,9 @@ class SqlScheduler:
                 _O.test_clock.is_(None),
                 _O.deleted.is_(False),
             )
-            .order_by(_O.due_at, _O.seq)
+            # At one instant, in app/due.py's order: invoices, then schedules, then subscriptions (a phase that
+            # starts at a renewal changes the items before the renewal invoice is made).
+            .order_by(_O.due_at, _RANK, _O.seq)
             .limit(limit)
         )
         with self.engine.connect().execution_options(**{READONLY: True}) as conn:
