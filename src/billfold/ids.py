@@ -40,7 +40,14 @@ PREFIXES: dict[str, str] = {
 def new_id(object_type: str, length: int = 24) -> str:
     """A fresh id for an object of the given Stripe ``object`` type."""
     prefix = PREFIXES[object_type]
-    body = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    # One draw from the OS per id (24 ``secrets.choice`` calls cost a sixth of a bill run): a random integer below
+    # 62**length written in base 62 — uniform over all ids of that length.
+    n = secrets.randbelow(62**length)
+    digits = []
+    for _ in range(length):
+        n, r = divmod(n, 62)
+        digits.append(_ALPHABET[r])
+    body = "".join(digits)
     return f"{prefix}_{body}"
 
 

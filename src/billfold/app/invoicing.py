@@ -715,7 +715,7 @@ def save(store: Store, doc: Doc, event: str | None) -> None:
 def finalize(store: Store, doc: Doc, now: int) -> Doc:
     if doc["status"] != "draft":
         raise InvalidRequest(f"This invoice is already finalized (status {doc['status']}).", param="invoice")
-    customer = store.get("customer", doc["customer"]) or {}
+    customer = store.get("customer", doc["customer"], for_update=True) or {}  # its balance changes
     prefix = customer.get("invoice_prefix") or "INV"
     doc["number"] = store.next_invoice_number(prefix, doc["id"])
     doc["status"] = "open"
