@@ -366,7 +366,7 @@ def create_subscription(store: Store, wall_now: int, values: dict[str, Any]) -> 
         "livemode": store.scope.livemode,
         "metadata": values.get("metadata") or {},
         "pause_collection": None,
-        "schedule": None,
+        "schedule": values.get("schedule"),  # set by a schedule that starts this subscription
         "start_date": start,
         "status": "trialing" if trial_end is not None else "incomplete",
         "status_details": None,
