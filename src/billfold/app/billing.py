@@ -14,7 +14,7 @@ from typing import Any
 from billfold.core import periods
 from billfold.core.invoice import ProrationFraction
 
-from . import changes, dunning, invoice_items, invoicing, subscriptions
+from . import changes, dunning, invoice_documents, invoice_facts, invoice_items, invoicing, subscriptions
 from .customers import customer_index, get_customer
 from .errors import CardDeclined, InvalidRequest
 from .ports import ChargeResult, Doc, PaymentProcessor, Store
@@ -82,10 +82,10 @@ def start_subscription(
         customer["currency"] = sub["currency"]
         store.replace(customer, customer_index(customer))
 
-    draft = invoicing.draft_for_period(
+    draft = invoice_facts.draft_for_period(
         store, sub, customer, start, end, now, trial=trial, proration=proration
     )
-    invoice = invoicing.invoice_doc(
+    invoice = invoice_documents.invoice_doc(
         store, draft, customer, sub, billing_reason="subscription_create", now=now
     )
     store.claim_period(sub["id"], start, invoice["id"])
@@ -195,9 +195,11 @@ def renew(store: Store, sub: Doc, at: int) -> None:
         sub["status"] = "active"
     drop_ended_discounts(store, sub, at)
     pending = invoice_items.collect_for_renewal(store, sub)
-    extra = invoicing.proration_lines(store, sub, pending)
-    draft = invoicing.draft_for_period(store, sub, customer, start, end, at, extra_lines=extra)
-    invoice = invoicing.invoice_doc(store, draft, customer, sub, billing_reason="subscription_cycle", now=at)
+    extra = invoice_facts.proration_lines(store, sub, pending)
+    draft = invoice_facts.draft_for_period(store, sub, customer, start, end, at, extra_lines=extra)
+    invoice = invoice_documents.invoice_doc(
+        store, draft, customer, sub, billing_reason="subscription_cycle", now=at
+    )
     if store.claim_period(sub["id"], start, invoice["id"]):
         pause = sub.get("pause_collection") or {}
         if sub["status"] == "unpaid" or pause.get("behavior") == "keep_as_draft":
@@ -432,9 +434,9 @@ def preview_next_invoice(store: Store, sub: Doc) -> Doc:
         ],
     }
     drop_ended_discounts(store, preview, at)  # on the copy, as the renewal will on the subscription
-    extra = invoicing.proration_lines(store, sub, invoice_items.collect_for_renewal(store, sub))
-    draft = invoicing.draft_for_period(store, preview, customer, start, end, at, extra_lines=extra)
-    doc = invoicing.invoice_doc(
+    extra = invoice_facts.proration_lines(store, sub, invoice_items.collect_for_renewal(store, sub))
+    draft = invoice_facts.draft_for_period(store, preview, customer, start, end, at, extra_lines=extra)
+    doc = invoice_documents.invoice_doc(
         store,
         draft,
         customer,

@@ -41,7 +41,7 @@ from billfold.core.proration import prorate
 from billfold.ids import new_id
 
 from . import change_requests as requests
-from . import invoice_items, invoicing, subscriptions
+from . import invoice_documents, invoice_facts, invoice_items, invoicing, subscriptions
 from .catalog import Namer, nested
 from .change_requests import ItemChange
 from .customers import get_customer
@@ -138,16 +138,16 @@ def _full_period_rates(plan: Plan) -> dict[str, tuple[Decimal, list[Doc]]]:
             price_id=item["price"]["id"],
             product_id=item["price"]["product"],
             description=item["id"],
-            spec=invoicing.price_spec(item["price"], sub["currency"]),
+            spec=invoice_facts.price_spec(item["price"], sub["currency"]),
             quantity=int(item.get("quantity") or 0),
             period_start=start,
             period_end=end,
-            discounts=invoicing.discount_facts(plan.view, item.get("discounts") or []),
+            discounts=invoice_facts.discount_facts(plan.view, item.get("discounts") or []),
         )
         for item in sub["items"]["data"]
         if not requests.metered(item["price"])
     )
-    invoice_discounts = invoicing.discount_facts(plan.view, sub.get("discounts") or [])
+    invoice_discounts = invoice_facts.discount_facts(plan.view, sub.get("discounts") or [])
     draft = generate(InvoiceFacts(sub["currency"], 0, start, end, lines, invoice_discounts), plan.t)
     return {
         line.id: (
@@ -167,13 +167,13 @@ def _proration(plan: Plan, item_id: str, basis: Doc, *, credit: bool) -> Doc | N
     if amount == 0:
         return None
     price = plan.view.get("price", basis["price"]) or {"id": basis["price"], "product": None}
-    name = invoicing.product_name(plan.view, price)
+    name = invoice_facts.product_name(plan.view, price)
     discounted = [
         {"amount": sign * prorate(int(d["amount"]), 0, full, 0, seconds).amount, "discount": d["discount"]}
         for d in basis["discounts"]
     ]
     verb = "Unused time on" if credit else "Remaining time on"
-    description = f"{verb} {basis['quantity']} × {name} after {invoicing.format_day(plan.t)}"
+    description = f"{verb} {basis['quantity']} × {name} after {invoice_facts.format_day(plan.t)}"
     unit = price.get("unit_amount_decimal") if price.get("billing_scheme") != "tiered" else None
     return {
         "id": new_id("invoiceitem"),
@@ -398,7 +398,7 @@ def plan_change(
 # -- the invoices a change produces --------------------------------------------------------------------------------
 def _lines(plan: Plan) -> list[LineInput]:
     """The invoice items the change's invoice collects: those already pending, then the new prorations."""
-    return invoicing.item_lines(plan.view, plan.pending + plan.prorations)
+    return invoice_facts.item_lines(plan.view, plan.pending + plan.prorations)
 
 
 def _invoice_now(plan: Plan) -> InvoiceDraft | None:
@@ -406,7 +406,7 @@ def _invoice_now(plan: Plan) -> InvoiceDraft | None:
     sub, view = plan.sub, plan.view
     if plan.new_period is not None:
         start, end = plan.new_period
-        return invoicing.draft_for_period(
+        return invoice_facts.draft_for_period(
             view, sub, plan.customer, start, end, plan.now, extra_lines=_lines(plan)
         )
     if plan.behavior != "always_invoice" or not plan.prorations:
@@ -418,8 +418,8 @@ def _invoice_now(plan: Plan) -> InvoiceDraft | None:
         period_start=min(line.period_start for line in lines),
         period_end=max(line.period_end for line in lines),
         lines=tuple(lines),
-        invoice_discounts=invoicing.discount_facts(view, sub.get("discounts") or []),
-        default_tax_rates=invoicing.tax_facts(sub.get("default_tax_rates") or []),
+        invoice_discounts=invoice_facts.discount_facts(view, sub.get("discounts") or []),
+        default_tax_rates=invoice_facts.tax_facts(sub.get("default_tax_rates") or []),
     )
     return generate(facts, plan.now)
 
@@ -436,7 +436,7 @@ def _next_renewal(plan: Plan) -> Doc:
     renewed = copy.deepcopy(sub)
     for item in renewed["items"]["data"]:
         item["current_period_start"], item["current_period_end"] = start, next_end
-    draft = invoicing.draft_for_period(
+    draft = invoice_facts.draft_for_period(
         plan.view, renewed, plan.customer, start, next_end, end, extra_lines=_lines(plan)
     )
     doc = _preview_doc(plan, draft, "subscription_cycle", end)
@@ -446,7 +446,7 @@ def _next_renewal(plan: Plan) -> Doc:
 
 def _preview_doc(plan: Plan, draft: InvoiceDraft, reason: str, at: int) -> Doc:
     unstored = {ii["id"]: ii for ii in plan.prorations}
-    return invoicing.invoice_doc(
+    return invoice_documents.invoice_doc(
         plan.view,
         draft,
         plan.customer,
@@ -500,7 +500,7 @@ def change_items(
         store.record("invoiceitem.created", ii)
     draft = _invoice_now(plan)
     if draft is not None:
-        invoice = invoicing.invoice_doc(
+        invoice = invoice_documents.invoice_doc(
             store, draft, customer, sub, billing_reason="subscription_update", now=now
         )
         if plan.new_period is not None:

@@ -23,7 +23,7 @@ from typing import Any
 from billfold.core import credit_notes as core
 from billfold.ids import new_id
 
-from . import billing, invoicing
+from . import billing, invoice_facts, invoicing
 from .customers import customer_index
 from .errors import InvalidRequest, ResourceMissing
 from .ports import Doc, Index, PaymentProcessor, Store
@@ -178,7 +178,7 @@ def _requests(store: Store, lines: list[dict[str, Any]]) -> tuple[list[core.Cred
             rates[rate_id] = rate
             line_rates.append(rate)
         try:
-            facts = invoicing.tax_facts(line_rates)
+            facts = invoice_facts.tax_facts(line_rates)
         except ValueError as exc:
             raise InvalidRequest(str(exc), param=f"lines[{i}][tax_rates]") from None
         requests.append(

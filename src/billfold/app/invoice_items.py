@@ -25,7 +25,7 @@ from billfold.core.money import exact_context, max_amount, round_minor
 from billfold.core.pricing import MAX_DECIMAL_PLACES, PriceSpec, rate
 from billfold.ids import new_id
 
-from . import catalog, changes, invoicing
+from . import catalog, changes, invoice_documents, invoice_facts, invoicing
 from .customers import get_customer
 from .errors import InvalidRequest, ResourceMissing
 from .ports import Doc, Index, Store
@@ -110,7 +110,7 @@ def charge(store: Store, values: dict[str, Any], default_currency: str | None, p
             raise InvalidRequest(
                 f"The price {price_id} has no amount in {currency}.", param=_p(prefix, "currency")
             )
-        spec = invoicing.price_spec(price, str(currency))
+        spec = invoice_facts.price_spec(price, str(currency))
         result = rate(spec, quantity)
         tiered = spec.billing_scheme == "tiered"
         return Charge(
@@ -442,7 +442,7 @@ def items_on_invoice(store: Store, invoice_id: str) -> list[str]:
     invoice = store.get("invoice", invoice_id)
     if invoice is None or invoice.get("deleted"):
         raise ResourceMissing("invoice", invoice_id, param="invoice")
-    ids = (invoicing.line_item_id(line["id"]) for line in invoice["lines"]["data"])
+    ids = (invoice_facts.line_item_id(line["id"]) for line in invoice["lines"]["data"])
     return [i for i in ids if i]
 
 
@@ -455,7 +455,7 @@ def preview_item(
     c = charge(store, values, customer.get("currency"), prefix)
     discounts = resolve_discounts(store, values.get("discounts"), f"{prefix}[discounts]", now, customer["id"])
     facts = tuple(
-        Discount(id=d["id"], coupon=invoicing.coupon_fact(d["coupon"]), start=d["start"], end=d["end"])
+        Discount(id=d["id"], coupon=invoice_facts.coupon_fact(d["coupon"]), start=d["start"], end=d["end"])
         for d in discounts
     )
     doc: Doc = {
@@ -547,7 +547,7 @@ def create_invoice(store: Store, wall_now: int, values: dict[str, Any]) -> Doc:
     rates = tax_rates(store, values.get("default_tax_rates"), "default_tax_rates")
     discounts = resolve_discounts(store, values.get("discounts"), "discounts", now, customer["id"])
     empty = generate(InvoiceFacts(currency, 0, now, now, ()), now)
-    doc = invoicing.invoice_doc(store, empty, customer, None, billing_reason="manual", now=now)
+    doc = invoice_documents.invoice_doc(store, empty, customer, None, billing_reason="manual", now=now)
     doc.update(auto_advance=False, default_tax_rates=rates, metadata=values.get("metadata") or {})
     doc["billfold_days_until_due"] = None
     _apply_terms(
@@ -631,7 +631,7 @@ def delete_invoice(store: Store, invoice_id: str) -> Doc:
             "or void it once finalized.",
             param="id",
         )
-    for ii in invoicing.attached_items(store, doc):
+    for ii in invoice_facts.attached_items(store, doc):
         ii["invoice"] = None
         store.replace(ii, changes.item_index(ii))
     store.delete("invoice", invoice_id)
@@ -676,14 +676,16 @@ def preview_customer_invoice(store: Store, wall_now: int, customer_id: str, valu
         customer_balance=int(customer.get("balance") or 0),
         period_start=now,
         period_end=now,
-        lines=tuple(invoicing.item_lines(store, pending) + invoicing.item_lines(store, extra, own)),
+        lines=tuple(invoice_facts.item_lines(store, pending) + invoice_facts.item_lines(store, extra, own)),
         invoice_discounts=tuple(
-            Discount(id=d["id"], coupon=invoicing.coupon_fact(d["coupon"]), start=d["start"], end=d["end"])
+            Discount(
+                id=d["id"], coupon=invoice_facts.coupon_fact(d["coupon"]), start=d["start"], end=d["end"]
+            )
             for d in discounts
         ),
     )
     draft = generate(facts, now)
-    doc = invoicing.invoice_doc(
+    doc = invoice_documents.invoice_doc(
         store,
         draft,
         customer,

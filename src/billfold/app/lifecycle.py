@@ -13,7 +13,7 @@ from typing import Any
 from billfold.core import periods
 from billfold.core.invoice import InvoiceDraft
 
-from . import billing, changes, invoice_items, invoicing, subscriptions
+from . import billing, changes, invoice_documents, invoice_facts, invoice_items, invoicing, subscriptions
 from .customers import get_customer
 from .errors import InvalidRequest
 from .ports import Doc, PaymentProcessor, Store
@@ -42,7 +42,9 @@ def _issue_now(
     claim: int | None = None,
 ) -> Doc:
     """Create the invoice of ``draft`` for the subscription and finalize it at once (not after a draft window)."""
-    invoice = invoicing.invoice_doc(store, draft, customer, sub, billing_reason="subscription_update", now=at)
+    invoice = invoice_documents.invoice_doc(
+        store, draft, customer, sub, billing_reason="subscription_update", now=at
+    )
     if claim is not None:
         store.claim_period(sub["id"], claim, invoice["id"])
     invoicing.create_draft(store, invoice)
@@ -70,8 +72,8 @@ def _bill_new_period(store: Store, sub: Doc, customer: Doc, at: int) -> Doc:
     for item in sub["items"]["data"]:
         item.pop("billfold_billed", None)
     pending = invoice_items.collect_for_renewal(store, sub)
-    extra = invoicing.proration_lines(store, sub, pending)
-    draft = invoicing.draft_for_period(store, sub, customer, start, end, at, extra_lines=extra)
+    extra = invoice_facts.proration_lines(store, sub, pending)
+    draft = invoice_facts.draft_for_period(store, sub, customer, start, end, at, extra_lines=extra)
     return _issue_now(store, sub, customer, draft, at, pending, claim=start)
 
 
@@ -224,7 +226,7 @@ def _resume_unchanged(
     if behavior != "always_invoice" or not debits:
         return None
     pending = changes.pending_items(store, sub["id"])
-    draft = invoicing.draft_for_items(store, sub, customer, pending, now)
+    draft = invoice_facts.draft_for_items(store, sub, customer, pending, now)
     return _issue_now(store, sub, customer, draft, now, pending)
 
 
@@ -292,7 +294,7 @@ def cancel_now(
     if values.get("invoice_now"):
         pending = changes.pending_items(store, sub["id"])
         if pending:
-            draft = invoicing.draft_for_items(store, sub, customer, pending, now)
+            draft = invoice_facts.draft_for_items(store, sub, customer, pending, now)
             invoice = _issue_now(store, sub, customer, draft, now, pending)
             if invoice["status"] == "open" and sub["collection_method"] == "charge_automatically":
                 invoicing.attempt_payment(store, invoice, now, processor)

@@ -16,7 +16,7 @@ from typing import Any
 from billfold.core import periods
 from billfold.ids import new_id
 
-from . import billing, changes, invoicing, subscriptions
+from . import billing, changes, invoice_documents, invoice_facts, invoicing, subscriptions
 from .customers import get_customer
 from .errors import BillfoldError, InvalidRequest, ResourceMissing
 from .metadata import merge_metadata
@@ -468,9 +468,9 @@ def _invoice_new_period(store: Store, sub: Doc, start: int, end: int, processor:
     """A billing cycle restarted at ``start``: invoice the new period now, with the pending proration credits."""
     customer = get_customer(store, sub["customer"])
     pending = changes.pending_items(store, sub["id"])
-    extra = invoicing.proration_lines(store, sub, pending)
-    draft = invoicing.draft_for_period(store, sub, customer, start, end, start, extra_lines=extra)
-    invoice = invoicing.invoice_doc(
+    extra = invoice_facts.proration_lines(store, sub, pending)
+    draft = invoice_facts.draft_for_period(store, sub, customer, start, end, start, extra_lines=extra)
+    invoice = invoice_documents.invoice_doc(
         store, draft, customer, sub, billing_reason="subscription_update", now=start
     )
     if not store.claim_period(sub["id"], start, invoice["id"]):

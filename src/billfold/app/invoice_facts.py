@@ -1,0 +1,325 @@
+"""Invoice facts: stored documents (subscriptions, prices, coupons, tax rates, invoice items, stored lines) as the
+inputs of the pure generator ``core.invoice.generate``.
+
+``draft_for_period`` feeds both the bill run and the preview, so a preview equals the invoice that follows. A stored
+subscription line is turned back into its input from its lineage (``line_from_doc``), which is how a draft is
+recomputed when its facts change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from billfold.core.discounts import Coupon, Discount
+from billfold.core.invoice import (
+    InvoiceDraft,
+    InvoiceFacts,
+    LineInput,
+    PendingItemLine,
+    ProrationFraction,
+    SubscriptionItemLine,
+    generate,
+)
+from billfold.core.pricing import BillingScheme, PriceSpec, Tier, TransformQuantity
+from billfold.core.tax import TaxRate
+from billfold.ids import new_id
+
+from .ports import Doc, Store
+
+ITEM_LINE_PREFIX = "il_ii_"
+
+
+def item_line_id(item_id: str) -> str:
+    """The id of the invoice line an invoice item becomes: stable, so a recomputed draft keeps its line ids."""
+    return "il_" + item_id
+
+
+def line_item_id(line_id: str) -> str | None:
+    """The invoice item a line came from, or None for a subscription line."""
+    return line_id[3:] if line_id.startswith(ITEM_LINE_PREFIX) else None
+
+
+# -- documents -> facts ------------------------------------------------------------------------------------------
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def price_spec(price: Doc, currency: str) -> PriceSpec:
+    """The pricing facts of a price in one currency (the price's own, or its ``currency_options`` entry)."""
+    src: Doc = price if price["currency"] == currency else (price.get("currency_options") or {})[currency]
+    scheme: BillingScheme = "tiered" if price.get("billing_scheme") == "tiered" else "per_unit"
+    tq = price.get("transform_quantity")
+    tiers = tuple(
+        Tier(
+            up_to=None if t.get("up_to") in (None, "inf") else int(t["up_to"]),
+            unit_amount_decimal=_dec(t.get("unit_amount_decimal", t.get("unit_amount"))),
+            flat_amount_decimal=_dec(t.get("flat_amount_decimal", t.get("flat_amount"))),
+        )
+        for t in (src.get("tiers") or [])
+    )
+    return PriceSpec(
+        billing_scheme=scheme,
+        unit_amount_decimal=_dec(src.get("unit_amount_decimal", src.get("unit_amount"))),
+        tiers_mode=price.get("tiers_mode"),
+        tiers=tiers,
+        transform_quantity=TransformQuantity(int(tq["divide_by"]), tq["round"]) if tq else None,
+    )
+
+
+def coupon_fact(coupon: Doc) -> Coupon:
+    options = tuple(
+        sorted((cur, int(opt["amount_off"])) for cur, opt in (coupon.get("currency_options") or {}).items())
+    )
+    applies = (coupon.get("applies_to") or {}).get("products")
+    return Coupon(
+        id=coupon["id"],
+        percent_off=_dec(coupon.get("percent_off")),
+        amount_off=coupon.get("amount_off"),
+        currency=coupon.get("currency"),
+        currency_options=options,
+        applies_to_products=tuple(applies) if applies else None,
+        name=coupon.get("name"),
+    )
+
+
+def discount_facts(store: Store, discount_ids: list[str]) -> tuple[Discount, ...]:
+    found = store.get_many("discount", discount_ids)
+    out = []
+    for did in discount_ids:
+        d = found.get(did)
+        if d is None:
+            continue
+        coupon = store.get("coupon", d["source"]["coupon"])
+        if coupon is None:
+            continue
+        out.append(Discount(id=did, coupon=coupon_fact(coupon), start=d.get("start"), end=d.get("end")))
+    return tuple(out)
+
+
+def tax_facts(rates: list[Doc]) -> tuple[TaxRate, ...]:
+    return tuple(
+        TaxRate(
+            id=r["id"],
+            percentage=Decimal(str(r["percentage"])),
+            inclusive=bool(r["inclusive"]),
+            display_name=r.get("display_name") or "Tax",
+            jurisdiction=r.get("jurisdiction"),
+        )
+        for r in rates
+    )
+
+
+def product_name(store: Store, price: Doc) -> str:
+    product = store.get("product", price["product"]) if isinstance(price.get("product"), str) else None
+    return str((product or {}).get("name") or price.get("nickname") or price["id"])
+
+
+def subscription_lines(
+    store: Store, sub: Doc, start: int, end: int, *, trial: bool, proration: ProrationFraction | None
+) -> list[LineInput]:
+    """The lines a subscription bills for the period [start, end): licensed items in advance."""
+    lines: list[LineInput] = []
+    for item in sub["items"]["data"]:
+        price = item["price"]
+        name = product_name(store, price)
+        if price["recurring"].get("usage_type") == "metered":
+            continue  # billed in arrears at the end of the period (usage arrives with meters)
+        qty = int(item.get("quantity") or 0)
+        if trial:
+            lines.append(
+                PendingItemLine(
+                    id=new_id("line_item"),
+                    description=f"Trial period for {name}",
+                    amount=0,
+                    period_start=start,
+                    period_end=end,
+                    quantity=qty,
+                    price_id=price["id"],
+                    product_id=price["product"],
+                    quantity_source="seats",
+                    subscription_id=sub["id"],
+                )
+            )
+            continue
+        lines.append(
+            SubscriptionItemLine(
+                id=new_id("line_item"),
+                price_id=price["id"],
+                product_id=price["product"],
+                description=name,
+                spec=price_spec(price, sub["currency"]),
+                quantity=qty,
+                period_start=start,
+                period_end=end,
+                quantity_source=f"seats on subscription item {item['id']}",
+                proration=proration is not None,
+                proration_fraction=proration,
+                discounts=discount_facts(store, item.get("discounts") or []),
+                tax_rates=tax_facts(item.get("tax_rates") or []),
+                subscription_id=sub["id"],
+            )
+        )
+    return lines
+
+
+def proration_lines(store: Store, sub: Doc, items: list[Doc]) -> list[LineInput]:
+    """Pending invoice items of a subscription as generator lines (prorations and items added by hand)."""
+    return item_lines(store, items)
+
+
+def item_lines(
+    store: Store, items: list[Doc], discounts: dict[str, tuple[Discount, ...]] | None = None
+) -> list[LineInput]:
+    """Invoice items as generator lines. An item's ``amount`` is what it charges, so each line has that fixed amount
+    (a proration's is based on what was billed for the time, https://docs.stripe.com/billing/subscriptions/
+    prorations); price, quantity and a proration's fraction of the period ride along as lineage. ``discounts``
+    gives the discounts of items that are not stored (a preview)."""
+    lines: list[LineInput] = []
+    for ii in items:
+        info = ii.get("billfold_proration")
+        sub_id = ((ii.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+        details = (ii.get("pricing") or {}).get("price_details") or {}
+        unit = (ii.get("pricing") or {}).get("unit_amount_decimal")
+        own = (discounts or {}).get(ii["id"])
+        start, end = int(ii["period"]["start"]), int(ii["period"]["end"])
+        lines.append(
+            PendingItemLine(
+                id=item_line_id(ii["id"]),
+                description=ii.get("description") or _product_label(store, details.get("product")),
+                amount=int(ii["amount"]),
+                # An item's period is inclusive at both ends (Stripe); the generator's is half-open.
+                period_start=start,
+                period_end=max(end, start + 1),
+                quantity=int(ii.get("quantity") or 0),
+                unit_amount_decimal=None if unit is None else Decimal(str(unit)),
+                price_id=details.get("price"),
+                product_id=details.get("product"),
+                quantity_source=f"{'proration ' if info else ''}invoice item {ii['id']}",
+                proration=bool(ii.get("proration")),
+                proration_fraction=None
+                if not info
+                else ProrationFraction(int(info["seconds"]), int(info["period_seconds"])),
+                discounts=own if own is not None else discount_facts(store, ii.get("discounts") or []),
+                tax_rates=tax_facts(ii.get("tax_rates") or []),
+                discountable=None if ii.get("proration") else bool(ii.get("discountable")),
+                subscription_id=sub_id,
+            )
+        )
+    return lines
+
+
+def _product_label(store: Store, product_id: str | None) -> str:
+    product = store.get("product", product_id) if product_id else None
+    return str((product or {}).get("name") or "")
+
+
+def draft_for_items(store: Store, sub: Doc, customer: Doc, items: list[Doc], as_of: int) -> InvoiceDraft:
+    """An invoice of pending proration items alone (``proration_behavior=always_invoice``)."""
+    facts = InvoiceFacts(
+        currency=sub["currency"],
+        customer_balance=int(customer.get("balance") or 0),
+        period_start=min(ii["period"]["start"] for ii in items),
+        period_end=max(ii["period"]["end"] for ii in items),
+        lines=tuple(proration_lines(store, sub, items)),
+        default_tax_rates=tax_facts(sub.get("default_tax_rates") or []),
+    )
+    return generate(facts, as_of)
+
+
+def format_day(t: int) -> str:
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%b %-d, %Y")
+
+
+def draft_for_period(
+    store: Store,
+    sub: Doc,
+    customer: Doc,
+    start: int,
+    end: int,
+    as_of: int,
+    *,
+    trial: bool = False,
+    proration: ProrationFraction | None = None,
+    extra_lines: list[LineInput] | None = None,
+) -> InvoiceDraft:
+    lines = (extra_lines or []) + subscription_lines(store, sub, start, end, trial=trial, proration=proration)
+    facts = InvoiceFacts(
+        currency=sub["currency"],
+        customer_balance=int(customer.get("balance") or 0),
+        period_start=start,
+        period_end=end,
+        lines=tuple(lines),
+        invoice_discounts=discount_facts(store, sub.get("discounts") or []),
+        default_tax_rates=tax_facts(sub.get("default_tax_rates") or []),
+    )
+    return generate(facts, as_of)
+
+
+# -- recomputing a draft -----------------------------------------------------------------------------------------
+def attached_items(store: Store, invoice: Doc) -> list[Doc]:
+    """The invoice items on an invoice, oldest first (the order a renewal collects pending items in)."""
+    found = store.iterate("invoiceitem", {"customer": invoice["customer"], "status": "invoiced"})
+    return list(reversed([ii for ii in found if ii.get("invoice") == invoice["id"]]))
+
+
+def _own_tax_rates(store: Store, line: Doc, sub: Doc | None, invoice: Doc) -> tuple[TaxRate, ...]:
+    """A subscription line's own tax rates: its subscription item's; failing that, the rates its lineage shows
+    unless those are the invoice's defaults."""
+    sub_item = ((line.get("parent") or {}).get("subscription_item_details") or {}).get("subscription_item")
+    for item in (sub or {}).get("items", {}).get("data", []):
+        if item["id"] == sub_item:
+            return tax_facts(item.get("tax_rates") or [])
+    ids = [t["tax_rate"] for t in line["lineage"]["taxes"]]
+    if ids == [r["id"] for r in invoice.get("default_tax_rates") or []]:
+        return ()
+    found = store.get_many("tax_rate", ids)
+    return tax_facts([found[i] for i in ids if i in found])
+
+
+def line_from_doc(store: Store, line: Doc, sub: Doc | None, invoice: Doc) -> LineInput:
+    """A subscription line of a stored invoice as the generator input it was computed from (its lineage)."""
+    lin = line["lineage"]
+    details = (line.get("parent") or {}).get("subscription_item_details") or {}
+    own = discount_facts(store, [d["discount"] for d in lin["discounts"] if d["level"] == "line"])
+    rates = _own_tax_rates(store, line, sub, invoice)
+    period = lin["period"]
+    price = store.get("price", lin["price"]) if lin.get("price") else None
+    proration = lin.get("proration")
+    if price is None or price.get("deleted") or lin.get("pricing_model") is None:
+        return PendingItemLine(
+            id=line["id"],
+            description=line["description"] or "",
+            amount=int(lin["amount"]),
+            period_start=period["start"],
+            period_end=period["end"],
+            quantity=int(lin["quantity"] or 0),
+            price_id=lin.get("price"),
+            product_id=lin.get("product"),
+            quantity_source=lin.get("quantity_source") or "",
+            proration=bool(details.get("proration")),
+            discounts=own,
+            tax_rates=rates,
+            subscription_id=details.get("subscription"),
+        )
+    return SubscriptionItemLine(
+        id=line["id"],
+        price_id=price["id"],
+        product_id=price["product"],
+        description=line["description"] or "",
+        spec=price_spec(price, invoice["currency"]),
+        quantity=int(lin["quantity"]),
+        period_start=period["start"],
+        period_end=period["end"],
+        usage_type="metered" if lin.get("usage_type") == "metered" else "licensed",
+        quantity_source=lin.get("quantity_source") or "",
+        proration=bool(details.get("proration")),
+        proration_fraction=None
+        if proration is None
+        else ProrationFraction(int(proration["seconds"]), int(proration["period_seconds"])),
+        credit=Decimal(str(lin["amount_decimal"])) < 0,
+        discounts=own,
+        tax_rates=rates,
+        subscription_id=details.get("subscription"),
+    )
