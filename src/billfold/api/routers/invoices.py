@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from billfold.app import billing, changes, invoicing
-from billfold.app import invoice_items as oneoff
+from billfold.app import one_off_invoices as oneoff
 from billfold.app.errors import CardDeclined, InvalidRequest, ResourceMissing
 from billfold.app.ports import Doc
 from billfold.app.subscriptions import ACTIVE_STATUSES, customer_now, get_subscription
