@@ -66,6 +66,20 @@ class Page:
     has_more: bool
 
 
+@dataclass(frozen=True)
+class MeterEvent:
+    """A usage report (``billing.meter_event``) as stored: the value already read from its payload."""
+
+    identifier: str
+    event_name: str
+    customer: str
+    timestamp: int
+    value: int
+    created: int
+    payload: Doc
+    canceled_at: int | None = None
+
+
 class Store(Protocol):
     """Objects of one account and mode. An id of another account or mode is simply not found."""
 
@@ -108,6 +122,24 @@ class Store(Protocol):
 
     def remember_response(self, idempotency_key: str, response: StoredResponse) -> None:
         """Store the response for an idempotency key in this transaction, so it commits with the change."""
+        ...
+
+    def add_meter_event(self, event: MeterEvent) -> bool:
+        """Store a meter event; False (nothing written) when its identifier is already taken in this scope."""
+        ...
+
+    def get_meter_event(self, identifier: str) -> MeterEvent | None: ...
+
+    def cancel_meter_event(self, identifier: str, at: int) -> bool:
+        """Mark the event canceled (it stops counting); False when it does not exist or is already canceled."""
+        ...
+
+    def meter_usage(
+        self, event_name: str, customer: str, start: int, end: int, formula: str, window: int | None = None
+    ) -> Sequence[tuple[int, int]]:
+        """Usage of a customer's uncanceled events with ``start <= timestamp < end``, aggregated by ``formula``
+        (``sum``, ``count`` or ``last``): ``[(start, value)]`` for the whole range (value 0 without events), or,
+        with ``window`` seconds, one ``(window_start, value)`` per window from ``start`` that has events."""
         ...
 
 

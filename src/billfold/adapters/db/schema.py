@@ -93,6 +93,16 @@ objects = Table(
         sqlite_where=text("type = 'promotion_code' AND active = 1"),
         postgresql_where=text("type = 'promotion_code' AND active"),
     ),
+    # An active meter's event name names one meter per account and mode: a meter event feeds exactly one meter.
+    Index(
+        "uq_objects_meter_event_name",
+        "account_id",
+        "livemode",
+        "lookup",
+        unique=True,
+        sqlite_where=text("type = 'billing.meter' AND active = 1"),
+        postgresql_where=text("type = 'billing.meter' AND active"),
+    ),
     # A credit note number (the invoice number + "-CN-NN") names one credit note per account and mode.
     Index(
         "uq_objects_credit_note_number",
@@ -103,6 +113,27 @@ objects = Table(
         sqlite_where=text("type = 'credit_note'"),
         postgresql_where=text("type = 'credit_note'"),
     ),
+)
+
+# Usage reported with ``POST /v1/billing/meter_events``: one row per event, aggregated per meter, customer and period
+# when an invoice bills it. The identifier is unique per account and mode (Stripe: "within a rolling period of at least
+# 24 hours"; Billfold: forever), so a retried report is never counted twice. A cancel adjustment sets ``canceled_at``.
+meter_events = Table(
+    "meter_events",
+    metadata,
+    Column("seq", SeqInt, primary_key=True, autoincrement=True),
+    Column("account_id", String(40), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("identifier", String(100), nullable=False),
+    Column("event_name", String(100), nullable=False),
+    Column("customer", String(80), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", BigInteger, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("canceled_at", BigInteger),
+    Column("payload", JSON, nullable=False),
+    UniqueConstraint("account_id", "livemode", "identifier", name="uq_meter_event_identifier"),
+    Index("ix_meter_events_usage", "account_id", "livemode", "event_name", "customer", "timestamp"),
 )
 
 audit_log = Table(

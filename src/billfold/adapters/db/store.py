@@ -30,7 +30,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from billfold.app.errors import InvalidRequest, ResourceMissing
-from billfold.app.ports import INDEX_COLUMNS, Clock, Doc, Index, ListQuery, Page, Scope, StoredResponse
+from billfold.app.ports import (
+    INDEX_COLUMNS,
+    Clock,
+    Doc,
+    Index,
+    ListQuery,
+    MeterEvent,
+    Page,
+    Scope,
+    StoredResponse,
+)
 from billfold.ids import new_id
 from billfold.version import API_VERSION
 
@@ -38,7 +48,7 @@ from .engine import dumps_json, loads_json
 
 # Object types with a unique constraint on a promoted column (schema.py: price lookup keys, active promotion
 # codes): their writes must fail at the call that makes them, so they are never deferred.
-_CONSTRAINED_TYPES = frozenset({"price", "promotion_code"})
+_CONSTRAINED_TYPES = frozenset({"price", "promotion_code", "billing.meter"})
 # Children (``parent`` = the subscription) that a subscription's due actions read or save with it.
 _CLAIMED_CHILDREN = ("subscription_item", "discount")
 _COLUMNS = "id, account_id, livemode, type, created, deleted, " + ", ".join(INDEX_COLUMNS) + ", doc"
@@ -102,6 +112,30 @@ class _Sql:
         self.remember = self.q(
             "UPDATE idempotency_keys SET status_code = ?, body = ? WHERE account_id = ? AND livemode = ? AND key = ?"
         )
+        self.insert_meter_event = self.q(
+            "INSERT INTO meter_events (account_id, livemode, identifier, event_name, customer, timestamp, value,"
+            f" created, canceled_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {doc}) ON CONFLICT DO NOTHING"
+        )
+        payload = "payload::text" if postgres else "payload"
+        self.get_meter_event = self.q(
+            f"SELECT identifier, event_name, customer, timestamp, value, created, {payload}, canceled_at"
+            " FROM meter_events WHERE account_id = ? AND livemode = ? AND identifier = ?"
+        )
+        self.cancel_meter_event = self.q(
+            "UPDATE meter_events SET canceled_at = ? WHERE account_id = ? AND livemode = ? AND identifier = ?"
+            " AND canceled_at IS NULL"
+        )
+        usage = (
+            " FROM meter_events WHERE account_id = ? AND livemode = ? AND event_name = ? AND customer = ?"
+            " AND timestamp >= ? AND timestamp < ? AND canceled_at IS NULL"
+        )
+        self.usage_sum = self.q("SELECT COALESCE(SUM(value), 0)" + usage)
+        self.usage_count = self.q("SELECT COUNT(*)" + usage)
+        self.usage_last = self.q("SELECT value" + usage + " ORDER BY timestamp DESC, seq DESC LIMIT 1")
+        bucket = "(timestamp - ?) / ?"
+        self.usage_sum_windows = self.q(f"SELECT {bucket}, SUM(value)" + usage + " GROUP BY 1 ORDER BY 1")
+        self.usage_count_windows = self.q(f"SELECT {bucket}, COUNT(*)" + usage + " GROUP BY 1 ORDER BY 1")
+        self.usage_rows = self.q("SELECT timestamp, value" + usage + " ORDER BY timestamp, seq")
 
     def q(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.postgres else sql
@@ -387,6 +421,57 @@ class SqlStore:
         self._cur.execute(
             self.sql.remember, (response.status_code, response.body, *self._key, idempotency_key)
         )
+
+    # -- meter events ---------------------------------------------------------------------------------------------
+    def add_meter_event(self, event: MeterEvent) -> bool:
+        row = (
+            *self._key,
+            event.identifier,
+            event.event_name,
+            event.customer,
+            event.timestamp,
+            event.value,
+            event.created,
+            event.canceled_at,
+            dumps_json(event.payload),
+        )
+        self._cur.execute(self.sql.insert_meter_event, row)
+        return bool(self._cur.rowcount == 1)
+
+    def get_meter_event(self, identifier: str) -> MeterEvent | None:
+        self._cur.execute(self.sql.get_meter_event, (*self._key, identifier))
+        row = self._cur.fetchone()
+        if row is None:
+            return None
+        ident, name, customer, ts, value, created, payload, canceled = row
+        return MeterEvent(
+            ident, name, customer, int(ts), int(value), int(created), loads_json(payload), canceled
+        )
+
+    def cancel_meter_event(self, identifier: str, at: int) -> bool:
+        self._cur.execute(self.sql.cancel_meter_event, (at, *self._key, identifier))
+        return bool(self._cur.rowcount == 1)
+
+    def meter_usage(
+        self, event_name: str, customer: str, start: int, end: int, formula: str, window: int | None = None
+    ) -> builtins.list[tuple[int, int]]:
+        where = (*self._key, event_name, customer, start, end)
+        if window is None:
+            if formula == "last":
+                self._cur.execute(self.sql.usage_last, where)
+                row = self._cur.fetchone()
+                return [(start, 0 if row is None else int(row[0]))]
+            self._cur.execute(self.sql.usage_count if formula == "count" else self.sql.usage_sum, where)
+            return [(start, int(self._cur.fetchone()[0]))]
+        if formula == "last":
+            self._cur.execute(self.sql.usage_rows, where)
+            last: dict[int, int] = {}
+            for ts, value in self._cur.fetchall():
+                last[start + (int(ts) - start) // window * window] = int(value)
+            return builtins.list(last.items())
+        sql = self.sql.usage_count_windows if formula == "count" else self.sql.usage_sum_windows
+        self._cur.execute(sql, (start, window, *where))
+        return [(start + int(n) * window, int(v)) for n, v in self._cur.fetchall()]
 
     # -- the worker's batches -----------------------------------------------------------------------------------
     def claim(self, keys: Sequence[tuple[str, str]]) -> builtins.list[tuple[str, str]]:
