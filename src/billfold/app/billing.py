@@ -182,11 +182,14 @@ def renew(store: Store, sub: Doc, at: int) -> None:
     """
     customer = get_customer(store, sub["customer"])
     if sub.get("cancel_at_period_end") or (sub.get("cancel_at") and sub["cancel_at"] <= at):
+        final_invoice(store, sub, customer, at)
         cancel(store, sub, at, reason="cancellation_requested")
         return
     if sub["status"] == "trialing" and not trial_may_end(store, sub, customer, at):
         return
     previous: Doc = {"status": sub["status"]}
+    # Metered usage of the period that ends now is billed in arrears on this invoice; usage during a trial is not.
+    used = None if sub["status"] == "trialing" else subscriptions.period(sub)
     start, end = invoicing.next_period(sub, at)
     for item in sub["items"]["data"]:
         previous.setdefault("items", {"current_period_start": item["current_period_start"]})
@@ -196,7 +199,9 @@ def renew(store: Store, sub: Doc, at: int) -> None:
     drop_ended_discounts(store, sub, at)
     pending = invoice_items.collect_for_renewal(store, sub)
     extra = invoice_facts.proration_lines(store, sub, pending)
-    draft = invoice_facts.draft_for_period(store, sub, customer, start, end, at, extra_lines=extra)
+    draft = invoice_facts.draft_for_period(
+        store, sub, customer, start, end, at, extra_lines=extra, usage_period=used
+    )
     invoice = invoice_documents.invoice_doc(
         store, draft, customer, sub, billing_reason="subscription_cycle", now=at
     )
@@ -214,6 +219,29 @@ def renew(store: Store, sub: Doc, at: int) -> None:
         sub["latest_invoice"] = invoice["id"]
         consume_once_discounts(store, sub, invoice)
     subscriptions.save(store, sub, previous=previous)
+
+
+def final_invoice(store: Store, sub: Doc, customer: Doc, at: int) -> None:
+    """A subscription ending at its period's end (``cancel_at_period_end``, ``cancel_at``): what it still owes is
+    invoiced once more — the metered usage of the period that ends (in arrears) and the pending prorations, which
+    Stripe leaves in place to be "collected at the end of the period" (https://docs.stripe.com/api/subscriptions/
+    cancel). The invoice is a draft finalized and collected after the draft window, like a renewal; nothing is
+    created when nothing is owed. Claimed as the period starting at ``at``, so it is made once."""
+    billed = sub["status"] not in ("trialing", "paused", "incomplete", "incomplete_expired")
+    start, end = subscriptions.period(sub)
+    used = (start, min(end, at)) if billed and invoice_facts.has_metered_items(sub) and start < at else None
+    pending = invoice_items.collect_for_renewal(store, sub)
+    if used is None and not pending:
+        return
+    draft = invoice_facts.draft_for_items(store, sub, customer, pending, at, usage_period=used)
+    invoice = invoice_documents.invoice_doc(
+        store, draft, customer, sub, billing_reason="subscription_cycle", now=at
+    )
+    if store.claim_period(sub["id"], at, invoice["id"]):
+        invoice["automatically_finalizes_at"] = at + invoicing.DRAFT_WINDOW_SECONDS
+        invoicing.create_draft(store, invoice)
+        changes.mark_invoiced(store, pending, invoice["id"])
+        sub["latest_invoice"] = invoice["id"]
 
 
 def trial_may_end(store: Store, sub: Doc, customer: Doc, at: int) -> bool:
@@ -424,7 +452,8 @@ def preview_next_invoice(store: Store, sub: Doc) -> Doc:
             f"Subscription {sub['id']} will not renew, so there is no upcoming invoice.",
             code="invoice_upcoming_none",
         )
-    at = subscriptions.period(sub)[1]
+    used = None if sub["status"] == "trialing" else subscriptions.period(sub)
+    at = used[1] if used else subscriptions.period(sub)[1]
     start, end = invoicing.next_period(sub, at)
     preview = dict(sub)
     preview["items"] = {
@@ -435,7 +464,9 @@ def preview_next_invoice(store: Store, sub: Doc) -> Doc:
     }
     drop_ended_discounts(store, preview, at)  # on the copy, as the renewal will on the subscription
     extra = invoice_facts.proration_lines(store, sub, invoice_items.collect_for_renewal(store, sub))
-    draft = invoice_facts.draft_for_period(store, preview, customer, start, end, at, extra_lines=extra)
+    draft = invoice_facts.draft_for_period(
+        store, preview, customer, start, end, at, extra_lines=extra, usage_period=used
+    )
     doc = invoice_documents.invoice_doc(
         store,
         draft,

@@ -41,7 +41,7 @@ from billfold.core.proration import prorate
 from billfold.ids import new_id
 
 from . import change_requests as requests
-from . import invoice_documents, invoice_facts, invoice_items, invoicing, subscriptions
+from . import invoice_documents, invoice_facts, invoice_items, invoicing, subscriptions, usage_items
 from .catalog import Namer, nested
 from .change_requests import ItemChange
 from .customers import get_customer
@@ -219,6 +219,11 @@ def _proration(plan: Plan, item_id: str, basis: Doc, *, credit: bool) -> Doc | N
     }
 
 
+def _price_changes(plan: Plan, before: Doc) -> bool:
+    after = next((i for i in plan.sub["items"]["data"] if i["id"] == before["id"]), None)
+    return after is None or after["price"]["id"] != before["price"]["id"]
+
+
 def _full_seconds(sub: Doc) -> int:
     """The length of a full period ending where the current one ends (longer than a stub before the anchor)."""
     end = subscriptions.period(sub)[1]
@@ -271,6 +276,9 @@ def _prorate(plan: Plan, stored: list[Doc], changed: set[str], name: Namer) -> N
         ends = before["id"] in removed or before["id"] in changed or plan.reset
         if ends and not requests.metered(before["price"]):
             _credit(plan, before, name)
+        elif ends and (before["id"] in removed or _price_changes(plan, before) or plan.reset):
+            used = usage_items.usage_item(plan.view, plan.sub, before, plan.period[0], plan.t, plan.now)
+            plan.prorations.extend([used] if used else [])
     if plan.reset:
         return  # the new period is invoiced in full
     full = _full_seconds(plan.sub)
@@ -384,6 +392,12 @@ def plan_change(
     plan.reset = (anchor == "now" or moved) and not trialing
     if behavior != "none" and not trialing:
         _prorate(plan, stored, changed, name)
+    for before in stored:
+        # A metered item's new price counts usage from the change on (what came before was billed above, or,
+        # with proration_behavior=none, is not billed).
+        if requests.metered(before["price"]) and before["id"] in changed and _price_changes(plan, before):
+            after = next(i for i in items if i["id"] == before["id"])
+            after[usage_items.USAGE_SINCE] = t
     if plan.reset:
         interval, count = requests.interval_of(items[0]["price"])
         plan.new_period = (now, periods.add_interval(now, interval, count, 1))

@@ -119,13 +119,14 @@ def product_name(store: Store, price: Doc) -> str:
 def subscription_lines(
     store: Store, sub: Doc, start: int, end: int, *, trial: bool, proration: ProrationFraction | None
 ) -> list[LineInput]:
-    """The lines a subscription bills for the period [start, end): licensed items in advance."""
+    """The lines a subscription bills in advance for the period [start, end): its licensed items. Metered items
+    are billed in arrears by ``usage_lines``."""
     lines: list[LineInput] = []
     for item in sub["items"]["data"]:
         price = item["price"]
+        if is_metered(price):
+            continue
         name = product_name(store, price)
-        if price["recurring"].get("usage_type") == "metered":
-            continue  # billed in arrears at the end of the period (usage arrives with meters)
         qty = int(item.get("quantity") or 0)
         if trial:
             lines.append(
@@ -164,6 +165,71 @@ def subscription_lines(
     return lines
 
 
+# -- metered usage -----------------------------------------------------------------------------------------------
+def is_metered(price: Doc) -> bool:
+    return bool((price.get("recurring") or {}).get("usage_type") == "metered")
+
+
+def usage(store: Store, meter_id: str | None, customer_id: str, start: int, end: int) -> tuple[int, str]:
+    """The usage a meter aggregated for a customer over [start, end), and where it came from (for the lineage).
+
+    The meter's ``default_aggregation.formula`` decides: ``sum`` of the events' values, ``count`` of events, or the
+    ``last`` value reported (https://docs.stripe.com/billing/subscriptions/usage-based/meters/configure). Canceled
+    events (a meter event adjustment) do not count. Usage below zero bills nothing."""
+    meter = store.get("billing.meter", meter_id) if meter_id else None
+    if meter is None:
+        return 0, f"no meter {meter_id}" if meter_id else "no meter"
+    formula = (meter.get("default_aggregation") or {}).get("formula") or "sum"
+    [(_, value)] = store.meter_usage(meter["event_name"], customer_id, start, end, formula)
+    what = {"sum": "sum of values", "count": "count", "last": "last value"}.get(formula, formula)
+    return max(0, value), f"meter {meter['id']} '{meter['event_name']}', {what}"
+
+
+def usage_line(
+    store: Store,
+    sub: Doc,
+    item_id: str,
+    price: Doc,
+    start: int,
+    end: int,
+    *,
+    line_id: str | None = None,
+    discounts: tuple[Discount, ...] | None = None,
+    tax_rates: tuple[TaxRate, ...] | None = None,
+) -> SubscriptionItemLine:
+    """One metered item's usage over [start, end) as a line billed in arrears (its period is the usage's)."""
+    quantity, source = usage(store, (price.get("recurring") or {}).get("meter"), sub["customer"], start, end)
+    item = next((i for i in sub["items"]["data"] if i["id"] == item_id), None) or {}
+    return SubscriptionItemLine(
+        id=line_id or new_id("line_item"),
+        price_id=price["id"],
+        product_id=price["product"],
+        description=product_name(store, price),
+        spec=price_spec(price, sub["currency"]),
+        quantity=quantity,
+        period_start=start,
+        period_end=end,
+        usage_type="metered",
+        quantity_source=f"usage on subscription item {item_id}: {source}",
+        discounts=discounts if discounts is not None else discount_facts(store, item.get("discounts") or []),
+        tax_rates=tax_rates if tax_rates is not None else tax_facts(item.get("tax_rates") or []),
+        subscription_id=sub["id"],
+    )
+
+
+def usage_lines(store: Store, sub: Doc, start: int, end: int) -> list[LineInput]:
+    """The metered items' usage over [start, end), billed in arrears: each item counts from when it was added
+    (an item added mid-period does not bill usage reported before it existed)."""
+    lines: list[LineInput] = []
+    for item in sub["items"]["data"]:
+        if not is_metered(item["price"]):
+            continue
+        since = max(start, int(item.get("created") or start), int(item.get("billfold_usage_since") or start))
+        if since < end:
+            lines.append(usage_line(store, sub, item["id"], item["price"], since, end))
+    return lines
+
+
 def proration_lines(store: Store, sub: Doc, items: list[Doc]) -> list[LineInput]:
     """Pending invoice items of a subscription as generator lines (prorations and items added by hand)."""
     return item_lines(store, items)
@@ -196,7 +262,7 @@ def item_lines(
                 unit_amount_decimal=None if unit is None else Decimal(str(unit)),
                 price_id=details.get("price"),
                 product_id=details.get("product"),
-                quantity_source=f"{'proration ' if info else ''}invoice item {ii['id']}",
+                quantity_source=_item_source(ii),
                 proration=bool(ii.get("proration")),
                 proration_fraction=None
                 if not info
@@ -210,22 +276,47 @@ def item_lines(
     return lines
 
 
+def _item_source(ii: Doc) -> str:
+    used = ii.get("billfold_usage")
+    if used:
+        return f"usage invoice item {ii['id']} for subscription item {used['subscription_item']}: {used['source']}"
+    return f"{'proration ' if ii.get('billfold_proration') else ''}invoice item {ii['id']}"
+
+
 def _product_label(store: Store, product_id: str | None) -> str:
     product = store.get("product", product_id) if product_id else None
     return str((product or {}).get("name") or "")
 
 
-def draft_for_items(store: Store, sub: Doc, customer: Doc, items: list[Doc], as_of: int) -> InvoiceDraft:
-    """An invoice of pending proration items alone (``proration_behavior=always_invoice``)."""
+def draft_for_items(
+    store: Store,
+    sub: Doc,
+    customer: Doc,
+    items: list[Doc],
+    as_of: int,
+    *,
+    usage_period: tuple[int, int] | None = None,
+) -> InvoiceDraft:
+    """An invoice of pending items (``proration_behavior=always_invoice``, a final invoice at cancellation) and,
+    with ``usage_period``, the metered items' usage over it not invoiced yet."""
+    lines = proration_lines(store, sub, items) + (
+        usage_lines(store, sub, *usage_period) if usage_period else []
+    )
+    starts = [ii["period"]["start"] for ii in items] + ([usage_period[0]] if usage_period else [])
+    ends = [ii["period"]["end"] for ii in items] + ([usage_period[1]] if usage_period else [])
     facts = InvoiceFacts(
         currency=sub["currency"],
         customer_balance=int(customer.get("balance") or 0),
-        period_start=min(ii["period"]["start"] for ii in items),
-        period_end=max(ii["period"]["end"] for ii in items),
-        lines=tuple(proration_lines(store, sub, items)),
+        period_start=min(starts),
+        period_end=max(ends),
+        lines=tuple(lines),
         default_tax_rates=tax_facts(sub.get("default_tax_rates") or []),
     )
     return generate(facts, as_of)
+
+
+def has_metered_items(sub: Doc) -> bool:
+    return any(is_metered(item["price"]) for item in sub["items"]["data"])
 
 
 def format_day(t: int) -> str:
@@ -243,8 +334,13 @@ def draft_for_period(
     trial: bool = False,
     proration: ProrationFraction | None = None,
     extra_lines: list[LineInput] | None = None,
+    usage_period: tuple[int, int] | None = None,
 ) -> InvoiceDraft:
+    """The invoice of a subscription's period [start, end): ``extra_lines`` (pending items), the licensed items in
+    advance and, with ``usage_period``, the metered items' usage over that (previous) period in arrears."""
     lines = (extra_lines or []) + subscription_lines(store, sub, start, end, trial=trial, proration=proration)
+    if usage_period is not None:
+        lines += usage_lines(store, sub, *usage_period)
     facts = InvoiceFacts(
         currency=sub["currency"],
         customer_balance=int(customer.get("balance") or 0),
@@ -279,7 +375,8 @@ def _own_tax_rates(store: Store, line: Doc, sub: Doc | None, invoice: Doc) -> tu
 
 
 def line_from_doc(store: Store, line: Doc, sub: Doc | None, invoice: Doc) -> LineInput:
-    """A subscription line of a stored invoice as the generator input it was computed from (its lineage)."""
+    """A subscription line of a stored invoice as the generator input it was computed from (its lineage); a
+    metered line's usage is aggregated again for its period."""
     lin = line["lineage"]
     details = (line.get("parent") or {}).get("subscription_item_details") or {}
     own = discount_facts(store, [d["discount"] for d in lin["discounts"] if d["level"] == "line"])
@@ -302,6 +399,13 @@ def line_from_doc(store: Store, line: Doc, sub: Doc | None, invoice: Doc) -> Lin
             discounts=own,
             tax_rates=rates,
             subscription_id=details.get("subscription"),
+        )
+    if lin.get("usage_type") == "metered" and sub is not None:
+        # Usage is counted again: events reported late (during the draft window) for the period are included.
+        item_id = details.get("subscription_item") or ""
+        start, end = period["start"], period["end"]
+        return usage_line(
+            store, sub, item_id, price, start, end, line_id=line["id"], discounts=own, tax_rates=rates
         )
     return SubscriptionItemLine(
         id=line["id"],

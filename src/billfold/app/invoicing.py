@@ -108,6 +108,9 @@ def save(store: Store, doc: Doc, event: str | None) -> None:
 def finalize(store: Store, doc: Doc, now: int) -> Doc:
     if doc["status"] != "draft":
         raise InvalidRequest(f"This invoice is already finalized (status {doc['status']}).", param="invoice")
+    if any(line["lineage"].get("usage_type") == "metered" for line in doc["lines"]["data"]):
+        # Usage reported during the draft window for the period it bills is included: count it again now.
+        refresh_draft(store, doc)
     customer = store.get("customer", doc["customer"], for_update=True) or {}  # its balance changes
     prefix = customer.get("invoice_prefix") or "INV"
     doc["number"] = store.next_invoice_number(prefix, doc["id"])

@@ -292,9 +292,13 @@ def cancel_now(
     if values.get("prorate") and billed and start <= now < end:
         _record_items(store, _unused_time_credits(store, sub, customer, now), now)
     if values.get("invoice_now"):
+        # "A final invoice that invoices for any un-invoiced metered usage and new/pending proration invoice items"
+        # (https://docs.stripe.com/api/subscriptions/cancel#cancel_subscription-invoice_now).
         pending = changes.pending_items(store, sub["id"])
-        if pending:
-            draft = invoice_facts.draft_for_items(store, sub, customer, pending, now)
+        metered = billed and invoice_facts.has_metered_items(sub) and start < now
+        if pending or metered:
+            used = (start, min(now, end)) if metered else None
+            draft = invoice_facts.draft_for_items(store, sub, customer, pending, now, usage_period=used)
             invoice = _issue_now(store, sub, customer, draft, now, pending)
             if invoice["status"] == "open" and sub["collection_method"] == "charge_automatically":
                 invoicing.attempt_payment(store, invoice, now, processor)
