@@ -259,10 +259,10 @@ def trial_may_end(store: Store, sub: Doc, customer: Doc, at: int) -> bool:
     return True
 
 
-def pause(store: Store, sub: Doc, at: int, reason: str) -> None:
+def pause(store: Store, sub: Doc, at: int, reason: str, *, previous: Doc | None = None) -> None:
     """Status ``paused``: no new periods and no invoices until resumed (https://docs.stripe.com/billing/
-    subscriptions/pause)."""
-    previous = {"status": sub["status"], "status_details": sub.get("status_details")}
+    subscriptions/pause). ``previous``: earlier values of fields the caller changed in the same step."""
+    previous = {**(previous or {}), "status": sub["status"], "status_details": sub.get("status_details")}
     sub["status"] = "paused"
     sub["status_details"] = {
         "paused": {"subscription": {"type": reason}, "transitioned_at": at, "type": "subscription"}

@@ -13,7 +13,16 @@ from typing import Any
 from billfold.core import periods
 from billfold.core.invoice import InvoiceDraft
 
-from . import billing, changes, invoice_documents, invoice_facts, invoice_items, invoicing, subscriptions
+from . import (
+    billing,
+    changes,
+    invoice_documents,
+    invoice_facts,
+    invoice_items,
+    invoicing,
+    subscriptions,
+    usage_items,
+)
 from .customers import get_customer
 from .errors import InvalidRequest
 from .ports import Doc, PaymentProcessor, Store
@@ -221,7 +230,7 @@ def _resume_unchanged(
     _set_period(sub, start, end)
     if behavior == "none":
         return None
-    debits = _remaining_time_debits(store, sub, customer, now, t)
+    debits = changes.remaining_time_debits(store, sub, customer, now, t)
     _record_items(store, debits, now)
     if behavior != "always_invoice" or not debits:
         return None
@@ -230,46 +239,58 @@ def _resume_unchanged(
     return _issue_now(store, sub, customer, draft, now, pending)
 
 
-def _plan(store: Store, sub: Doc, customer: Doc, now: int, t: int, period: tuple[int, int]) -> changes.Plan:
-    """A ``changes.Plan`` for prorating at ``t`` with ``changes``' own helpers (nothing else of the plan is used)."""
-    return changes.Plan(
-        view=store,
-        sub=sub,
-        now=now,
-        period=period,
-        discounts=[],
-        customer=customer,
-        t=t,
-        behavior="create_prorations",
-    )
+# -- pause ---------------------------------------------------------------------------------------------------------
+PAUSABLE = ("active", "trialing", "past_due")
 
 
-def _remaining_time_debits(store: Store, sub: Doc, customer: Doc, now: int, t: int) -> list[Doc]:
-    """A proration debit for [t, period end) of each licensed item, remembered on the item as what was billed."""
-    period = subscriptions.period(sub)
-    plan = _plan(store, sub, customer, now, t, period)
-    rates = changes._full_period_rates(plan)
-    out: list[Doc] = []
+def pause_now(
+    store: Store, wall_now: int, sub_id: str, values: dict[str, Any], processor: PaymentProcessor
+) -> Doc:
+    """``POST /v1/subscriptions/{id}/pause`` (https://docs.stripe.com/billing/subscriptions/pausing): status
+    ``paused`` now (no invoices, no new periods until ``resume``). ``bill_for[unused_time_from]`` credits the licensed
+    items' unused time from ``now`` (default), from the period's start, or not at all (``none``);
+    ``bill_for[outstanding_usage_through]`` bills the metered usage to date (``now``, default) or discards it
+    (``none``). ``invoicing_behavior``: ``pending_invoice_item`` (default) leaves those for the next invoice,
+    ``invoice`` issues them on an invoice at once. A subscription with a schedule can't be paused."""
+    sub = subscriptions.get_subscription(store, sub_id, for_update=True)
+    if sub["status"] not in PAUSABLE:
+        raise InvalidRequest(
+            f"Only an active, trialing or past_due subscription can be paused; {sub_id} is {sub['status']}.",
+            param="subscription",
+        )
+    if sub.get("schedule"):
+        raise InvalidRequest(
+            f"Subscription {sub_id} is managed by schedule {sub['schedule']}; release the schedule to pause it.",
+            param="subscription",
+        )
+    bill_for = values.get("bill_for") or {}
+    unused_from = (bill_for.get("unused_time_from") or {}).get("type") or "now"
+    usage_through = (bill_for.get("outstanding_usage_through") or {}).get("type") or "now"
+    customer = get_customer(store, sub["customer"])
+    now = subscriptions.customer_now(store, customer, wall_now)
+    start, end = subscriptions.period(sub)
+    billed = sub["status"] != "trialing" and start <= now < end
+    items: list[Doc] = []
+    if billed and unused_from != "none":
+        t = start if unused_from == "item_current_period_start" else now
+        items += changes.unused_time_credits(store, sub, customer, t)
     for item in sub["items"]["data"]:
-        if item["id"] not in rates:
-            continue
-        rate, discounts = rates[item["id"]]
-        basis: Doc = {
-            "start": t,
-            "end": period[1],
-            "amount_decimal": str(rate),
-            "period_seconds": period[1] - period[0],
-            "price": item["price"]["id"],
-            "quantity": int(item.get("quantity") or 0),
-            "tax_rates": [r["id"] for r in item.get("tax_rates") or []],
-            "discounts": discounts,
-        }
-        debit = changes._proration(plan, item["id"], basis, credit=False)
-        if debit is not None:
-            out.append(debit)
-            basis["credited_items"] = {"type": "invoice_item", "invoice_item": debit["id"]}
-            item["billfold_billed"] = basis
-    return out
+        if invoice_facts.is_metered(item["price"]):
+            if billed and usage_through == "now":
+                used = usage_items.usage_item(store, sub, item, start, now, now)
+                items += [used] if used else []
+            item[usage_items.USAGE_SINCE] = now  # what came before is billed above, or discarded
+    _record_items(store, items, now)
+    previous = {"latest_invoice": sub.get("latest_invoice")}
+    if items and values.get("invoicing_behavior") == "invoice":
+        draft = invoice_facts.draft_for_items(store, sub, customer, items, now)
+        invoice = _issue_now(store, sub, customer, draft, now, items)
+        if invoice["status"] == "open" and sub["collection_method"] == "charge_automatically":
+            invoicing.attempt_payment(store, invoice, now, processor)
+    if sub.get("latest_invoice") == previous["latest_invoice"]:
+        previous = {}
+    billing.pause(store, sub, now, "pause_requested", previous=previous)
+    return sub
 
 
 # -- cancel now --------------------------------------------------------------------------------------------------
@@ -290,7 +311,7 @@ def cancel_now(
     start, end = subscriptions.period(sub)
     billed = sub["status"] not in ("trialing", "paused", "incomplete")
     if values.get("prorate") and billed and start <= now < end:
-        _record_items(store, _unused_time_credits(store, sub, customer, now), now)
+        _record_items(store, changes.unused_time_credits(store, sub, customer, now), now)
     if values.get("invoice_now"):
         # "A final invoice that invoices for any un-invoiced metered usage and new/pending proration invoice items"
         # (https://docs.stripe.com/api/subscriptions/cancel#cancel_subscription-invoice_now).
@@ -311,20 +332,3 @@ def cancel_now(
         previous=previous if sub.get("latest_invoice") != previous["latest_invoice"] else None,
     )
     return sub
-
-
-def _unused_time_credits(store: Store, sub: Doc, customer: Doc, t: int) -> list[Doc]:
-    """A proration credit for [t, period end) of what each licensed item was billed (nothing where nothing was)."""
-    period = subscriptions.period(sub)
-    plan = _plan(store, sub, customer, t, t, period)
-    out: list[Doc] = []
-    for item in sub["items"]["data"]:
-        if item["price"]["recurring"].get("usage_type") == "metered":
-            continue
-        basis = changes._basis(store, item, sub["id"], *period)
-        if basis is None or basis["start"] > t:
-            continue
-        credit = changes._proration(plan, item["id"], basis, credit=True)
-        if credit is not None:
-            out.append(credit)
-    return out

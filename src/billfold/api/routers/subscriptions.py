@@ -259,3 +259,30 @@ def resume(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
     return lifecycle.resume(
         ctx.store, ctx.clock.now(), subscription_id, given_values(p), ctx.services.processor
     )
+
+
+class PauseUnusedTime(Params):
+    type: Literal["item_current_period_start", "none", "now"]
+
+
+class PauseOutstandingUsage(Params):
+    type: Literal["none", "now"]
+
+
+class PauseBillFor(Params):
+    outstanding_usage_through: PauseOutstandingUsage | None = None
+    unused_time_from: PauseUnusedTime | None = None
+
+
+class SubscriptionPause(Params):
+    bill_for: PauseBillFor | None = None
+    invoicing_behavior: Literal["invoice", "pending_invoice_item"] | None = None
+    type: Literal["subscription"] | None = None
+
+
+@router.post("/v1/subscriptions/{subscription_id}/pause")
+def pause(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
+    p = SubscriptionPause.parse(params)
+    return lifecycle.pause_now(
+        ctx.store, ctx.clock.now(), subscription_id, given_values(p), ctx.services.processor
+    )
