@@ -27,6 +27,7 @@ from rich.table import Table
 from billfold.app.catalog import create_price, create_product
 from billfold.app.customers import create_customer
 from billfold.app.discounts import create_coupon, create_promotion_code
+from billfold.app.meters import create_meter
 from billfold.app.ports import Doc, ListQuery, Scope, Store
 from billfold.app.tax_rates import create_tax_rate
 from billfold.app.test_clocks import create_clock
@@ -158,8 +159,18 @@ def _price_values(product_id: str, lookup_key: str, nickname: str) -> Doc:
     }
 
 
-def catalog_prices(product_ids: dict[str, str]) -> list[Doc]:
-    """The create-price values of the whole price list, given the product ids by seed key."""
+# The meters the metered prices bill (one per metered price; the event name is the price's lookup key). Since API
+# version 2025-03-31.basil a metered price must name a meter.
+METERS = (
+    ("ai_resolution", "AI resolutions"),
+    ("proactive_message", "Proactive messages"),
+    ("sms_whatsapp_message", "SMS / WhatsApp messages"),
+)
+
+
+def catalog_prices(product_ids: dict[str, str], meter_ids: dict[str, str]) -> list[Doc]:
+    """The create-price values of the whole price list, given the product ids by seed key and the meter ids by
+    event name."""
     prices: list[Doc] = []
     names = {p.key: p.name for p in PRODUCTS}
     for key, monthly, annual in SEATS:
@@ -174,7 +185,7 @@ def catalog_prices(product_ids: dict[str, str]) -> list[Doc]:
     resolution = _price_values(product_ids["ai_resolution"], "ai_resolution", "AI resolution, in arrears")
     resolution |= {
         "unit_amount_decimal": AI_RESOLUTION["usd"],
-        "recurring": {"interval": "month", "usage_type": "metered"},
+        "recurring": {"interval": "month", "usage_type": "metered", "meter": meter_ids["ai_resolution"]},
         "currency_options": {c: {"unit_amount_decimal": AI_RESOLUTION[c]} for c in CURRENCIES[1:]},
     }
     prices.append(resolution)
@@ -187,7 +198,7 @@ def catalog_prices(product_ids: dict[str, str]) -> list[Doc]:
             "billing_scheme": "tiered",
             "tiers_mode": "graduated",
             "tiers": _tiers(tiers["usd"]),
-            "recurring": {"interval": "month", "usage_type": "metered"},
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter_ids[lookup_key]},
             "currency_options": {c: {"tiers": _tiers(tiers[c])} for c in CURRENCIES[1:]},
         }
         prices.append(values)
@@ -209,7 +220,15 @@ def seed_catalog(store: Store, now: int) -> None:
             },
         )
         product_ids[seed.key] = product["id"]
-    for values in catalog_prices(product_ids):
+    meter_ids = {
+        event_name: create_meter(
+            store,
+            now,
+            {"display_name": name, "event_name": event_name, "default_aggregation": {"formula": "sum"}},
+        )["id"]
+        for event_name, name in METERS
+    }
+    for values in catalog_prices(product_ids, meter_ids):
         create_price(store, now, values)
     coupon = create_coupon(
         store,

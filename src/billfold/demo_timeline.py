@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from billfold.app import billing, changes, due, invoicing, schedules, subscriptions, test_clocks
+from billfold.app import billing, changes, due, invoicing, meters, schedules, subscriptions, test_clocks
 from billfold.app.customers import update_customer
 from billfold.app.metadata import merge_metadata
 from billfold.app.ports import Doc, PaymentProcessor, Scope, Store, UnitOfWork
@@ -59,10 +59,10 @@ SELF_SERVE_STORIES = (
     "declined",  # the card starts declining on Feb 15: March's invoice fails, is retried, stays open; dunning cancels
     "promo",  # signs up with promotion code ADVANCED20 (20% off Advanced seats)
     "copilot",  # adds the Copilot add-on on Feb 15
-    "steady",
+    "steady",  # AI resolutions reported each month, billed in arrears
     "remove_seats",  # fewer seats on Mar 15: a credit on the April draft
-    "steady",
-    "steady",
+    "steady",  # AI resolutions reported each month, billed in arrears
+    "steady",  # AI resolutions reported each month, billed in arrears
 )
 SALES_LED_STORIES = (
     "ramp",  # a subscription schedule: year one at 20% off, year two at list price for 2.5 times the seats
@@ -165,6 +165,8 @@ def sign_up(act: Act) -> None:
     items: list[Doc] = [{"price": prices[f"{meta['plan']}_{act.interval}"], "quantity": seats}]
     if copilot:
         items.append({"price": prices[f"copilot_{act.interval}"], "quantity": copilot})
+    if meta["story"] == "steady" and "ai_resolution" in prices:
+        items.append({"price": prices["ai_resolution"]})  # outcome-based: billed in arrears per resolution
     country = (act.customer.get("address") or {}).get("country") or "US"
     values: Doc = {
         "customer": act.customer["id"],
@@ -243,7 +245,30 @@ def remove_seats(act: Act) -> None:
     act.seats(-max(1, int(act.meta["seats"]) // 3))
 
 
+def resolutions(index: int, step: int) -> int:
+    """How many conversations the AI resolved for demo customer ``index`` in the month before step ``step``."""
+    return 20 + (index * 37 + step * 11) % 180
+
+
+def report_resolutions(act: Act, step: int) -> None:
+    """The product reports the month's AI resolutions as one meter event (billed on the next renewal)."""
+    count = resolutions(int(act.meta.get("demo_index") or 0), step)
+    meters.record_meter_event(
+        act.store,
+        act.wall_now,
+        {
+            "event_name": "ai_resolution",
+            "identifier": f"demo-{act.customer['id']}-{step}",
+            "timestamp": act.at,
+            "payload": {"stripe_customer_id": act.customer["id"], "value": str(count)},
+        },
+    )
+
+
 ACTIONS: dict[tuple[str, int], Callable[[Act], None]] = {
+    ("steady", 1): lambda act: report_resolutions(act, 1),
+    ("steady", 2): lambda act: report_resolutions(act, 2),
+    ("steady", 3): lambda act: report_resolutions(act, 3),
     ("upgrade", 1): upgrade,
     ("add_seats", 1): lambda act: act.seats(max(2, int(act.meta["seats"]) // 4)),
     ("add_seats", 3): lambda act: act.seats(2),

@@ -34,6 +34,7 @@ PREFIXES: dict[str, str] = {
     "account": "acct",
     "discount": "di",
     "customer_balance_transaction": "cbtxn",
+    "billing.meter": "mtr",
 }
 
 

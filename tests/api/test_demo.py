@@ -23,8 +23,17 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from billfold.adapters.db.schema import audit_log, objects
-from billfold.demo import demo_customers, run_demo
-from billfold.demo_timeline import APR1, FEB15, JAN15, MAR15, SALES_LED_STORIES, SELF_SERVE_STORIES, START
+from billfold.demo import AI_RESOLUTION, demo_customers, run_demo
+from billfold.demo_timeline import (
+    APR1,
+    FEB15,
+    JAN15,
+    MAR15,
+    SALES_LED_STORIES,
+    SELF_SERVE_STORIES,
+    START,
+    resolutions,
+)
 from billfold.main import Runtime
 from tests.conftest import make_client
 
@@ -428,3 +437,31 @@ def test_demo_second_run_adds_nothing(
     assert len(_invoices(demo_run)) == invoices
     summary = re.search(r"Invoices by status: .*", done.stdout)
     assert summary is not None and summary.group(0) in demo_run.stdout  # the same summary, read again
+
+
+def test_demo_bills_ai_resolutions_in_arrears(demo_run: DemoRun) -> None:
+    """A steady self-serve customer reports each month's AI resolutions (one meter event on the 15th); each renewal
+    bills the month that ended at $0.99 per resolution (or its price in the customer's currency)."""
+    c = demo_run.client
+    steady = [cus for cus in _customers(demo_run).values() if cus.metadata["story"] == "steady"]
+    assert steady
+    for cus in steady:
+        index = int(cus.metadata["demo_index"])
+        (sub,) = c.v1.subscriptions.list(params={"customer": cus.id}).data
+        renewals = sorted(
+            (
+                i
+                for i in _all(c.v1.invoices.list(params={"subscription": sub.id, "limit": 100}))
+                if i.billing_reason == "subscription_cycle"
+            ),
+            key=lambda i: i.period_start,
+        )
+        assert len(renewals) == 3  # February, March, April (a draft)
+        unit = AI_RESOLUTION[sub.currency]
+        for step, inv in enumerate(renewals, start=1):
+            [usage] = [li for li in inv.lines.data if li["lineage"]["usage_type"] == "metered"]
+            expected = resolutions(index, step)
+            assert usage.quantity == expected, (inv.id, step)
+            assert usage.amount == _round(expected * unit), inv.id
+            assert usage.period.end == inv.period_start  # in arrears: the month before the invoice's period
+            assert "billed in arrears" in usage["explanation"]

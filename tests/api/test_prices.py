@@ -9,6 +9,7 @@ import pytest
 import stripe
 
 from billfold.core.pricing import PriceSpec, Tier, TransformQuantity, rate
+from tests.api.test_meters import make_meter
 from tests.api.test_products import event_types, rejected
 from tests.conftest import Tenant
 
@@ -75,19 +76,20 @@ def test_reference_customer_catalog(tenant: Tenant) -> None:
     assert options["gbp"].unit_amount_decimal == "3500" and options["gbp"].tax_behavior == "exclusive"
 
     # AI resolutions: 0.99 USD each, billed in arrears from usage: unit_amount_decimal "99" (cents), metered.
+    meter = make_meter(c, "ai_resolution")
     resolutions = c.v1.prices.create(
         params={
             "product_data": {"name": "AI resolutions", "unit_label": "resolution"},
             "currency": "usd",
             "unit_amount_decimal": Decimal("99"),
-            "recurring": {"interval": "month", "usage_type": "metered", "meter": "mtr_resolutions"},
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
             "currency_options": {"eur": {"unit_amount_decimal": Decimal("99")}, "gbp": {"unit_amount": 85}},
             "lookup_key": "ai_resolution",
         }
     )
     assert resolutions.unit_amount == 99 and resolutions.unit_amount_decimal == Decimal("99")
     assert resolutions.recurring is not None and resolutions.recurring.usage_type == "metered"
-    assert resolutions.recurring.meter == "mtr_resolutions"
+    assert resolutions.recurring.meter == meter.id
     assert rate(spec_of(resolutions), 1234).amount == 122166
 
     found = c.v1.prices.list(
@@ -98,6 +100,7 @@ def test_reference_customer_catalog(tenant: Tenant) -> None:
         isinstance(found.data[0].product, stripe.Product) and found.data[0].product.name == "AI resolutions"
     )
     assert event_types(tenant) == ["product.created"] + ["price.created"] * 4 + [
+        "billing.meter.created",
         "product.created",
         "price.created",
     ]
@@ -196,7 +199,7 @@ def test_graduated_and_volume_tiers(tenant: Tenant) -> None:
     tokens = c.v1.prices.create(
         params={
             **common,
-            "recurring": {"interval": "month", "usage_type": "metered"},
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": make_meter(c, "tokens").id},
             "tiers_mode": "graduated",
             "tiers": [{"up_to": 100_000, "unit_amount": 0}, {"up_to": "inf", "unit_amount_decimal": "0.1"}],
         }
@@ -215,7 +218,11 @@ def test_package_pricing_with_transform_quantity(tenant: Tenant) -> None:
             "product": prod.id,
             "currency": "usd",
             "unit_amount": 1000,
-            "recurring": {"interval": "month", "usage_type": "metered"},
+            "recurring": {
+                "interval": "month",
+                "usage_type": "metered",
+                "meter": make_meter(tenant.client, "rental_minutes").id,
+            },
             "transform_quantity": {"divide_by": 60, "round": "up"},
         }
     )
@@ -346,12 +353,14 @@ def test_list_filters_and_pagination(tenant: Tenant) -> None:
     c = tenant.client
     a = c.v1.products.create(params={"name": "A"})
     b = c.v1.products.create(params={"name": "B"})
+    meter = make_meter(c)
     made = []
     for i in range(23):
         params: dict[str, Any] = {"product": a.id if i % 2 else b.id, "currency": "usd" if i % 3 else "eur"}
         params["unit_amount"] = 100 + i
         if i % 4 == 0:
-            params["recurring"] = {"interval": "year" if i % 8 == 0 else "month", "usage_type": "metered"}
+            interval = "year" if i % 8 == 0 else "month"
+            params["recurring"] = {"interval": interval, "usage_type": "metered", "meter": meter.id}
         elif i % 4 == 1:
             params["recurring"] = {"interval": "month"}
         made.append(c.v1.prices.create(params=params))
@@ -558,7 +567,7 @@ def test_expanding_includable_fields_is_accepted(tenant: Tenant) -> None:
         params={
             "product": product.id,
             "currency": "usd",
-            "recurring": {"interval": "month", "usage_type": "metered"},
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": make_meter(c).id},
             "billing_scheme": "tiered",
             "tiers_mode": "graduated",
             "tiers": [

@@ -202,6 +202,29 @@ def _recurring(raw: Mapping[str, Any] | None, p: Namer) -> Doc | None:
     }
 
 
+def _check_meter(store: Store, meter_id: str | None, p: Namer) -> None:
+    """A metered price bills what an active meter of this account aggregates. Since API version 2025-03-31.basil a
+    metered price needs ``recurring[meter]`` (https://docs.stripe.com/changelog/basil/2025-03-31/
+    deprecate-legacy-usage-based-billing), and a deactivated meter cannot be attached to a price
+    (https://docs.stripe.com/api/billing/meter/deactivate)."""
+    param = p("recurring[meter]")
+    if meter_id is None:
+        raise _missing(
+            param,
+            " A metered price bills the usage a billing meter aggregates: create one with POST /v1/billing/meters"
+            " and pass its id.",
+        )
+    meter = store.get("billing.meter", meter_id)
+    if meter is None:
+        raise ResourceMissing("billing.meter", meter_id, param=param)
+    if meter.get("status") != "active":
+        raise InvalidRequest(
+            f"The meter `{meter_id}` is inactive; a deactivated meter cannot be attached to a price. "
+            "Reactivate it first.",
+            param=param,
+        )
+
+
 def _no_custom_unit_amount(values: Mapping[str, Any], p: Namer) -> None:
     if values.get("custom_unit_amount") is not None:
         raise InvalidRequest(
@@ -435,6 +458,8 @@ def _build_price(store: Store, now: int, values: Mapping[str, Any], product: Doc
     _no_custom_unit_amount(values, p)
     currency = values["currency"]
     recurring = _recurring(values.get("recurring"), p)
+    if recurring is not None and recurring["usage_type"] == "metered":
+        _check_meter(store, recurring["meter"], p)
     doc: Doc = {
         "id": new_id("price"),
         "object": "price",

@@ -8,6 +8,7 @@ from . import (
     events,
     invoice_items,
     invoices,
+    meters,
     prices,
     products,
     promotion_codes,
@@ -31,4 +32,5 @@ ROUTERS: list[StripeRouter] = [
     invoice_items.router,
     credit_notes.router,
     subscription_schedules.router,
+    meters.router,
 ]
