@@ -88,7 +88,9 @@ def test_usage_is_billed_as_reported_and_the_preview_equals_the_invoice(
     with tl.uow() as store:
         clock = test_clocks.create_clock(store, T0, T0, None)
         cus = customers.create_customer(
-            store, T0, {"test_clock": clock["id"], "invoice_settings": {"default_payment_method": "pm_card_visa"}}
+            store,
+            T0,
+            {"test_clock": clock["id"], "invoice_settings": {"default_payment_method": "pm_card_visa"}},
         )
         meter = meters.create_meter(
             store,
@@ -106,7 +108,12 @@ def test_usage_is_billed_as_reported_and_the_preview_equals_the_invoice(
             seats = catalog.create_price(
                 store,
                 T0,
-                {"product": seat["id"], "currency": "usd", "unit_amount": 4900, "recurring": {"interval": "month"}},
+                {
+                    "product": seat["id"],
+                    "currency": "usd",
+                    "unit_amount": 4900,
+                    "recurring": {"interval": "month"},
+                },
             )
             items.insert(0, {"price": seats["id"], "quantity": sc["seats"]})
         sub = billing.start_subscription(store, T0, {"customer": cus["id"], "items": items}, tl.processor)

@@ -34,7 +34,12 @@ class Shop:
         self.c = c
         seats = c.v1.products.create(params={"name": "Advanced seat"})
         self.seats = c.v1.prices.create(
-            params={"product": seats.id, "currency": "usd", "unit_amount": 9900, "recurring": {"interval": "month"}}
+            params={
+                "product": seats.id,
+                "currency": "usd",
+                "unit_amount": 9900,
+                "recurring": {"interval": "month"},
+            }
         ).id
         self.resolutions = c.v1.billing.meters.create(
             params={
@@ -133,7 +138,9 @@ def _comparable(invoice: Any) -> Any:
         return [strip(x) for x in v] if isinstance(v, list) else v
 
     doc = invoice.to_dict()
-    return strip({k: doc[k] for k in ("lines", "subtotal", "total", "amount_due", "period_start", "period_end")})
+    return strip(
+        {k: doc[k] for k in ("lines", "subtotal", "total", "amount_due", "period_start", "period_end")}
+    )
 
 
 def test_seats_in_advance_and_usage_in_arrears_on_one_invoice(tenant: Tenant) -> None:
@@ -193,7 +200,11 @@ def test_seats_in_advance_and_usage_in_arrears_on_one_invoice(tenant: Tenant) ->
     assert shop.resolutions.id in usage.lineage.quantity_source
     assert "billed in arrears" in usage.explanation
     messages = renewal.lines.data[2].lineage
-    assert [(t.quantity, t.amount_decimal) for t in messages.tiers] == [(500, "9900"), (4500, "45000"), (1200, "6000")]
+    assert [(t.quantity, t.amount_decimal) for t in messages.tiers] == [
+        (500, "9900"),
+        (4500, "45000"),
+        (1200, "6000"),
+    ]
     assert _types(c) == [
         "invoice.created",
         "invoice.finalized",
