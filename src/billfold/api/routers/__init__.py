@@ -4,6 +4,7 @@ from ..framework import StripeRouter
 from . import (
     coupons,
     credit_notes,
+    customer_balance_transactions,
     customers,
     events,
     invoice_items,
@@ -33,4 +34,5 @@ ROUTERS: list[StripeRouter] = [
     credit_notes.router,
     subscription_schedules.router,
     meters.router,
+    customer_balance_transactions.router,
 ]
