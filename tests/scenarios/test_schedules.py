@@ -391,9 +391,29 @@ def test_cancel_ends_the_schedule_and_its_subscription(tenant: Tenant) -> None:
     assert billing_events(c)[-2:] == ["customer.subscription.deleted", "subscription_schedule.canceled"]
     not_started = c.v1.subscription_schedules.cancel(later.id)
     assert (not_started.status, not_started.subscription) == ("canceled", None)
+    # Stripe's defaults for a schedule's cancel, prorate=true and invoice_now=true: the unused 22 of January's 31 days
+    # of 3 × $10.00 are credited on a final invoice at once (-$21.29), which goes to the customer balance.
+    first, final = invoices(c, sub.id)
+    assert (final.total, final.status, final.period_end) == (-2129, "paid", FEB1)
+    assert c.v1.customers.retrieve(cus).balance == -2129
     advance(c, clock, MAR1 + 2 * HOUR)
-    assert len(invoices(c, sub.id)) == 1
+    assert len(invoices(c, sub.id)) == 2
     assert c.v1.subscriptions.list(params={"customer": cus}).data == []
+
+
+def test_cancel_without_invoice_now_or_prorate_leaves_no_final_invoice(tenant: Tenant) -> None:
+    c = tenant.client
+    clock, cus = customer_on_clock(c, JAN1)
+    seat = price(c, c.v1.products.create(params={"name": "Advanced seat"}).id, 1000)
+    sched = c.v1.subscription_schedules.create(
+        params={"customer": cus, "phases": [{"items": [{"price": seat, "quantity": 3}], "end_date": MAR1}]}
+    )
+    advance(c, clock, JAN10)
+    c.v1.subscription_schedules.cancel(sched.id, params={"invoice_now": False, "prorate": False})
+    sub = c.v1.subscriptions.retrieve(str(sched.subscription))
+    assert sub.status == "canceled"
+    assert len(invoices(c, sub.id)) == 1
+    assert c.v1.invoice_items.list(params={"customer": cus, "pending": True}).data == []
 
 
 def test_update_the_current_phase_prorates_per_request(tenant: Tenant) -> None:

@@ -299,7 +299,8 @@ def cancel_now(
 ) -> Doc:
     """``DELETE /v1/subscriptions/{id}`` (https://docs.stripe.com/api/subscriptions/cancel): ``prorate`` credits
     the unused time of the current period (pending invoice items); ``invoice_now`` issues a final invoice of the
-    subscription's pending items at once; ``cancellation_details`` records the customer's comment and feedback."""
+    subscription's pending items and its metered usage to date at once; ``cancellation_details`` records the
+    customer's comment and feedback."""
     sub = subscriptions.get_subscription(store, sub_id, for_update=True)
     if sub["status"] in subscriptions.ENDED_STATUSES:
         raise InvalidRequest(
@@ -307,6 +308,14 @@ def cancel_now(
         )
     customer = get_customer(store, sub["customer"])
     now = subscriptions.customer_now(store, customer, wall_now)
+    return end_now(store, sub, customer, now, values, processor)
+
+
+def end_now(
+    store: Store, sub: Doc, customer: Doc, now: int, values: dict[str, Any], processor: PaymentProcessor
+) -> Doc:
+    """End a live subscription at ``now`` with ``prorate`` / ``invoice_now`` / ``cancellation_details`` (the
+    subscription cancel endpoint, and a subscription schedule's cancel)."""
     previous = {"latest_invoice": sub.get("latest_invoice")}
     start, end = subscriptions.period(sub)
     billed = sub["status"] not in ("trialing", "paused", "incomplete")

@@ -16,7 +16,7 @@ from typing import Any
 from billfold.core import periods
 from billfold.ids import new_id
 
-from . import billing, changes, invoice_documents, invoice_facts, invoicing, subscriptions
+from . import billing, changes, invoice_documents, invoice_facts, invoicing, lifecycle, subscriptions
 from .customers import get_customer
 from .errors import BillfoldError, InvalidRequest, ResourceMissing
 from .metadata import merge_metadata
@@ -558,10 +558,17 @@ def _update_phases(
 
 
 def cancel_schedule(
-    store: Store, wall_now: int, schedule_id: str, *, invoice_now: bool, prorate: bool
+    store: Store,
+    wall_now: int,
+    schedule_id: str,
+    processor: PaymentProcessor,
+    *,
+    invoice_now: bool,
+    prorate: bool,
 ) -> Doc:
-    """Cancel the schedule and its subscription now. (``invoice_now``/``prorate`` are accepted; the subscription is
-    canceled as DELETE /v1/subscriptions cancels it: no final invoice, no proration credit.)"""
+    """Cancel the schedule and its subscription now (https://docs.stripe.com/api/subscription_schedules/cancel):
+    ``prorate`` (default true) credits the unused time; ``invoice_now`` (default true) issues a final invoice of the
+    pending items and the metered usage to date, as ``DELETE /v1/subscriptions/{id}`` does."""
     doc = get_schedule(store, schedule_id, for_update=True)
     _require_open(doc, "cancel")
     now = _now(store, doc, wall_now)
@@ -569,7 +576,10 @@ def cancel_schedule(
     if doc["subscription"]:
         sub = subscriptions.get_subscription(store, doc["subscription"], for_update=True)
         if sub["status"] not in ("canceled", "incomplete_expired"):
-            billing.cancel(store, sub, now, reason="cancellation_requested")
+            customer = get_customer(store, sub["customer"])
+            lifecycle.end_now(
+                store, sub, customer, now, {"invoice_now": invoice_now, "prorate": prorate}, processor
+            )
     doc["status"], doc["canceled_at"] = "canceled", now
     _refresh(doc, now)
     _save(store, doc, "subscription_schedule.canceled", before)

@@ -218,6 +218,7 @@ def cancel(ctx: Ctx, params: dict[str, Any], schedule_id: str) -> Doc:
         ctx.store,
         ctx.clock.now(),
         schedule_id,
+        ctx.services.processor,
         invoice_now=p.invoice_now is not False,
         prorate=p.prorate is not False,
     )
