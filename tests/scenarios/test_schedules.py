@@ -307,6 +307,39 @@ def test_phase_start_anchor_restarts_the_cycle_on_an_annual_plan(tenant: Tenant)
     assert len(invoices(c, sub_id)) == 2  # no monthly renewal any more
 
 
+def test_a_declined_phase_start_invoice_goes_to_dunning(tenant: Tenant) -> None:
+    """The invoice of a restarted cycle is collected like a renewal: a decline makes the subscription past_due and
+    the invoice is retried 3 days later (https://docs.stripe.com/billing/revenue-recovery/smart-retries)."""
+    c = tenant.client
+    clock, cus = customer_on_clock(c, JAN1)
+    product = c.v1.products.create(params={"name": "Expert seat"}).id
+    monthly, annual = price(c, product, 1000), price(c, product, 10000, "year")
+    sched = c.v1.subscription_schedules.create(
+        params={
+            "customer": cus,
+            "phases": [
+                {"items": [{"price": monthly, "quantity": 10}], "end_date": JAN17},
+                {"items": [{"price": annual, "quantity": 10}], "billing_cycle_anchor": "phase_start"},
+            ],
+        }
+    )
+    sub_id = str(sched.subscription)
+    advance(c, clock, JAN10)
+    c.v1.customers.update(
+        cus, params={"invoice_settings": {"default_payment_method": "pm_card_chargeDeclined"}}
+    )
+    advance(c, clock, JAN17 + 60)
+    upgrade = invoices(c, sub_id)[1]
+    assert (upgrade.status, upgrade.attempt_count, upgrade.amount_remaining) == ("open", 1, 95161)
+    assert upgrade.next_payment_attempt == JAN17 + 3 * 86400
+    assert c.v1.subscriptions.retrieve(sub_id).status == "past_due"
+    c.v1.customers.update(cus, params={"invoice_settings": {"default_payment_method": "pm_card_visa"}})
+    advance(c, clock, JAN17 + 3 * 86400 + HOUR)
+    upgrade = c.v1.invoices.retrieve(upgrade.id)
+    assert (upgrade.status, upgrade.attempt_count, upgrade.amount_paid) == ("paid", 2, 95161)
+    assert c.v1.subscriptions.retrieve(sub_id).status == "active"
+
+
 def test_from_subscription_then_add_a_phase(tenant: Tenant) -> None:
     c = tenant.client
     clock, cus = customer_on_clock(c, JAN1)
@@ -393,7 +426,7 @@ def test_cancel_ends_the_schedule_and_its_subscription(tenant: Tenant) -> None:
     assert (not_started.status, not_started.subscription) == ("canceled", None)
     # Stripe's defaults for a schedule's cancel, prorate=true and invoice_now=true: the unused 22 of January's 31 days
     # of 3 × $10.00 are credited on a final invoice at once (-$21.29), which goes to the customer balance.
-    first, final = invoices(c, sub.id)
+    _, final = invoices(c, sub.id)
     assert (final.total, final.status, final.period_end) == (-2129, "paid", FEB1)
     assert c.v1.customers.retrieve(cus).balance == -2129
     advance(c, clock, MAR1 + 2 * HOUR)

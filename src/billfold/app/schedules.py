@@ -16,7 +16,7 @@ from typing import Any
 from billfold.core import periods
 from billfold.ids import new_id
 
-from . import billing, changes, invoice_documents, invoice_facts, invoicing, lifecycle, subscriptions
+from . import billing, changes, dunning, invoice_documents, invoice_facts, invoicing, lifecycle, subscriptions
 from .customers import get_customer
 from .errors import BillfoldError, InvalidRequest, ResourceMissing
 from .metadata import merge_metadata
@@ -479,7 +479,14 @@ def _invoice_new_period(store: Store, sub: Doc, start: int, end: int, processor:
     changes.mark_invoiced(store, pending, invoice["id"])
     invoicing.finalize(store, invoice, start)
     if invoice["status"] == "open" and sub["collection_method"] == "charge_automatically":
-        invoicing.attempt_payment(store, invoice, start, processor)
+        result = invoicing.attempt_payment(store, invoice, start, processor)
+        if not result.succeeded:
+            # Dunning, as for a renewal (billing.payment_failed), on the caller's copy of the subscription, which
+            # the caller saves: retries from now, and the subscription past_due until the invoice is paid.
+            dunning.record_failure(invoice, start, automatic=True)
+            invoicing.save(store, invoice, None)
+            if sub["status"] == "active":
+                sub["status"] = "past_due"
     sub["latest_invoice"] = invoice["id"]
 
 
