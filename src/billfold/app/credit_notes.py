@@ -23,8 +23,7 @@ from typing import Any
 from billfold.core import credit_notes as core
 from billfold.ids import new_id
 
-from . import billing, invoice_facts, invoicing
-from .customers import customer_index
+from . import billing, customer_balance, invoice_facts, invoicing
 from .errors import InvalidRequest, ResourceMissing
 from .ports import Doc, Index, PaymentProcessor, Store
 from .subscriptions import customer_now
@@ -372,28 +371,19 @@ def preview(store: Store, wall_now: int, values: dict[str, Any]) -> Doc:
 
 
 def _balance_transaction(store: Store, customer: Doc, amount: int, cn: Doc, now: int) -> tuple[Doc, Doc]:
-    """Move ``amount`` onto the customer's balance (negative: a credit), recorded as a balance transaction."""
+    """Move ``amount`` onto the customer's balance (negative: a credit), recorded as a balance transaction that
+    traces the credit note and its invoice (type ``credit_note``, https://docs.stripe.com/api/customer_balance_transactions/object)."""
     previous = {"balance": int(customer.get("balance") or 0)}
-    customer["balance"] = previous["balance"] + amount
-    txn: Doc = {
-        "id": new_id("customer_balance_transaction"),
-        "object": "customer_balance_transaction",
-        "amount": amount,
-        "checkout_session": None,
-        "created": now,
-        "credit_note": cn["id"],
-        "currency": cn["currency"],
-        "customer": customer["id"],
-        "customer_account": None,
-        "description": None,
-        "ending_balance": customer["balance"],
-        "invoice": None,
-        "livemode": store.scope.livemode,
-        "metadata": {},
-        "type": "credit_note",
-    }
-    store.insert(txn, Index(customer=customer["id"], parent=cn["id"], currency=cn["currency"]), created=now)
-    store.replace(customer, customer_index(customer))
+    txn = customer_balance.record(
+        store,
+        customer,
+        amount,
+        type="credit_note",
+        currency=cn["currency"],
+        now=now,
+        invoice=cn["invoice"],
+        credit_note=cn["id"],
+    )
     return txn, previous
 
 

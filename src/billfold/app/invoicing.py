@@ -16,7 +16,7 @@ from __future__ import annotations
 from billfold.core import periods
 from billfold.core.invoice import InvoiceFacts, generate
 
-from .customers import customer_index
+from . import customer_balance
 from .errors import InvalidRequest
 from .invoice_documents import computed_fields
 from .invoice_facts import attached_items, discount_facts, item_lines, line_from_doc, line_item_id, tax_facts
@@ -108,10 +108,14 @@ def save(store: Store, doc: Doc, event: str | None) -> None:
 def finalize(store: Store, doc: Doc, now: int) -> Doc:
     if doc["status"] != "draft":
         raise InvalidRequest(f"This invoice is already finalized (status {doc['status']}).", param="invoice")
-    if any(line["lineage"].get("usage_type") == "metered" for line in doc["lines"]["data"]):
-        # Usage reported during the draft window for the period it bills is included: count it again now.
-        refresh_draft(store, doc)
     customer = store.get("customer", doc["customer"], for_update=True) or {}  # its balance changes
+    metered = any(line["lineage"].get("usage_type") == "metered" for line in doc["lines"]["data"])
+    # Usage reported during the draft window for the period it bills is included: count it again now. The
+    # balance is the one at finalization ("The invoice balance automatically applies toward the next invoice
+    # finalized", https://docs.stripe.com/billing/customer/balance): a draft made before another invoice used the
+    # credit, or before an adjustment, is computed again so a credit is never applied twice.
+    if metered or (customer and int(doc.get("starting_balance") or 0) != int(customer.get("balance") or 0)):
+        refresh_draft(store, doc)
     prefix = customer.get("invoice_prefix") or "INV"
     doc["number"] = store.next_invoice_number(prefix, doc["id"])
     doc["status"] = "open"
@@ -123,8 +127,19 @@ def finalize(store: Store, doc: Doc, now: int) -> Doc:
     doc["ending_balance"] = int(doc.get("billfold_ending_balance") or 0)
     if customer and applied:
         before = int(customer.get("balance") or 0)
-        customer["balance"] = before - applied
-        store.replace(customer, customer_index(customer))
+        # ``applied`` is what the balance added to the total (negative: a credit used), so the balance moves by
+        # ``-applied`` = ending_balance - starting_balance: an ``applied_to_invoice`` transaction of +500 for a
+        # 5.00 credit used (Stripe's sign: positive is a debit to the balance;
+        # https://docs.stripe.com/api/customer_balance_transactions/object).
+        customer_balance.record(
+            store,
+            customer,
+            -applied,
+            type="applied_to_invoice",
+            currency=doc["currency"],
+            now=now,
+            invoice=doc["id"],
+        )
         # The balance applied to the invoice is a change of the customer: its event and audit row.
         store.record("customer.updated", customer, previous_attributes={"balance": before})
     if doc["collection_method"] == "send_invoice" and doc.get("due_date") is None:
