@@ -164,6 +164,25 @@ def test_one_off_invoice_applies_a_credit_balance(tenant: Tenant) -> None:
     _ledger_adds_up(c, cus)
 
 
+def test_voiding_an_invoice_gives_back_the_balance_it_used(tenant: Tenant) -> None:
+    c = tenant.client
+    cus = c.v1.customers.create(params={"name": "Acme"}).id
+    c.v1.customers.balance_transactions.create(cus, params={"amount": -300, "currency": "usd"})
+    c.v1.invoice_items.create(params={"customer": cus, "amount": 1000, "currency": "usd"})
+    draft = c.v1.invoices.create(params={"customer": cus, "pending_invoice_items_behavior": "include"})
+    inv = c.v1.invoices.finalize_invoice(draft.id)
+    assert (inv.status, inv.amount_due) == ("open", 700)
+    assert c.v1.customers.retrieve(cus).balance == 0
+    voided = c.v1.invoices.void_invoice(inv.id)
+    assert voided.status == "void"
+    # The 3.00 credit is the customer's again.
+    assert c.v1.customers.retrieve(cus).balance == -300
+    [back, applied] = _txns(c, cus, invoice=inv.id)
+    assert (back.type, back.amount, back.ending_balance) == ("unapplied_from_invoice", -300, -300)
+    assert (applied.type, applied.amount) == ("applied_to_invoice", 300)
+    _ledger_adds_up(c, cus)
+
+
 def test_the_balance_at_finalization_is_applied_once(tenant: Tenant) -> None:
     c = tenant.client
     cus = c.v1.customers.create(params={"name": "Acme"}).id

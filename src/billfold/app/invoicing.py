@@ -221,6 +221,23 @@ def void(store: Store, doc: Doc, now: int) -> Doc:
     doc["amount_remaining"] = 0
     doc["status_transitions"]["voided_at"] = now
     save(store, doc, "invoice.voided")
+    used = int(doc.get("starting_balance") or 0) - int(doc.get("ending_balance") or 0)
+    if used:
+        # The balance the invoice used goes back to the customer, as a transaction of type unapplied_from_invoice
+        # (https://docs.stripe.com/api/customer_balance_transactions/object).
+        customer = store.get("customer", doc["customer"], for_update=True)
+        if customer is not None:
+            before = int(customer.get("balance") or 0)
+            customer_balance.record(
+                store,
+                customer,
+                used,
+                type="unapplied_from_invoice",
+                currency=doc["currency"],
+                now=now,
+                invoice=doc["id"],
+            )
+            store.record("customer.updated", customer, previous_attributes={"balance": before})
     return doc
 
 
