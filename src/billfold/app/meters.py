@@ -149,16 +149,7 @@ def deactivate_meter(store: Store, now: int, meter_id: str) -> Doc:
     doc = get_meter(store, meter_id)
     if doc["status"] != "active":
         raise InvalidRequest(f"The meter `{meter_id}` is already inactive.", param="id")
-    previous = {
-        "status": "active",
-        "status_transitions": dict(doc["status_transitions"]),
-        "updated": doc["updated"],
-    }
-    doc["status"], doc["updated"] = "inactive", now
-    doc["status_transitions"] = {"deactivated_at": now}
-    _save(store, doc, new=False)
-    store.record("billing.meter.deactivated", doc, previous_attributes=previous)
-    return doc
+    return _set_status(store, doc, "inactive", now, "billing.meter.deactivated")
 
 
 def reactivate_meter(store: Store, now: int, meter_id: str) -> Doc:
@@ -168,15 +159,19 @@ def reactivate_meter(store: Store, now: int, meter_id: str) -> Doc:
     holder = active_meter(store, doc["event_name"])
     if holder is not None:
         raise _name_taken(doc["event_name"], holder)
+    return _set_status(store, doc, "active", now, "billing.meter.reactivated")
+
+
+def _set_status(store: Store, doc: Doc, status: str, now: int, event: str) -> Doc:
     previous = {
-        "status": "inactive",
+        "status": doc["status"],
         "status_transitions": dict(doc["status_transitions"]),
         "updated": doc["updated"],
     }
-    doc["status"], doc["updated"] = "active", now
-    doc["status_transitions"] = {"deactivated_at": None}
+    doc["status"], doc["updated"] = status, now
+    doc["status_transitions"] = {"deactivated_at": now if status == "inactive" else None}
     _save(store, doc, new=False)
-    store.record("billing.meter.reactivated", doc, previous_attributes=previous)
+    store.record(event, doc, previous_attributes=previous)
     return doc
 
 
