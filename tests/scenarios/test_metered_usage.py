@@ -325,3 +325,28 @@ def test_a_metered_price_change_with_proration_none_starts_counting_afresh(tenan
     renewal = _invoices(c, sub.id)[-1]
     # Only the 20 resolutions since the change, at $0.50.
     assert _lines(renewal) == [("AI agent resolutions", 20, 1000, T0 + 10 * DAY, FEB1)]
+
+
+def test_a_billing_cycle_reset_bills_usage_so_far_on_its_invoice(tenant: Tenant) -> None:
+    c = tenant.client
+    shop = Shop(c)
+    clock, cus = shop.customer()
+    sub = c.v1.subscriptions.create(
+        params={"customer": cus, "items": [{"price": shop.seats, "quantity": 1}, {"price": shop.ai}]}
+    )
+    jan16 = T0 + 15 * DAY
+    advance(c, clock, jan16)
+    shop.resolved(cus, T0 + 2 * DAY, "before-reset", value=40)
+    updated = c.v1.subscriptions.update(sub.id, params={"billing_cycle_anchor": "now"})
+    reset = c.v1.invoices.retrieve(str(updated.latest_invoice))
+    amounts = sorted(line.amount for line in reset.lines.data)
+    # -$99.00 × 16/31 unused (-$51.10), the 40 resolutions so far ($39.60), the new month in advance ($99.00).
+    assert amounts == [-5110, 3960, 9900]
+    usage = next(line for line in reset.lines.data if line.amount == 3960)
+    assert (usage.quantity, usage.period.start) == (40, T0)
+    # The next renewal bills only what came after the reset.
+    advance(c, clock, jan16 + 2 * DAY)
+    shop.resolved(cus, jan16 + DAY, "after-reset", value=5)
+    advance(c, clock, jan16 + 31 * DAY + 2 * 3600)
+    renewal = _invoices(c, sub.id)[-1]
+    assert [(line.quantity, line.amount) for line in renewal.lines.data if line.amount != 9900] == [(5, 495)]
