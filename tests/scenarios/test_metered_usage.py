@@ -350,3 +350,47 @@ def test_a_billing_cycle_reset_bills_usage_so_far_on_its_invoice(tenant: Tenant)
     advance(c, clock, jan16 + 31 * DAY + 2 * 3600)
     renewal = _invoices(c, sub.id)[-1]
     assert [(line.quantity, line.amount) for line in renewal.lines.data if line.amount != 9900] == [(5, 495)]
+
+
+def test_usage_reversed_after_its_invoice_was_finalized_is_credited_on_the_next(tenant: Tenant) -> None:
+    """The reference customer's outcome reversal: a resolution reopened within 24 hours must not be billed — or, if
+    its period was already invoiced, is credited on the next invoice (a Billfold extension; Stripe bills it)."""
+    c = tenant.client
+    shop = Shop(c)
+    clock, cus = shop.customer()
+    sub = c.v1.subscriptions.create(
+        params={"customer": cus, "items": [{"price": shop.ai}, {"price": shop.msg}]}
+    )
+    jan31 = FEB1 - 2 * 3600
+    advance(c, clock, jan31)
+    shop.resolved(cus, T0 + DAY, "bulk", value=9)
+    shop.resolved(cus, jan31, "late-night")
+    shop.sent(cus, T0 + DAY, "m-1", 5000)
+    shop.sent(cus, jan31, "m-2", 1200)
+    advance(c, clock, FEB1 + 2 * 3600)
+    february = _invoices(c, sub.id)[-1]
+    # 10 × $0.99 = $9.90; messages $99.00 + 4,500 × $0.10 + 1,200 × $0.05 = $609.00.
+    assert (february.status, february.total) == ("paid", 990 + 60900)
+
+    # Four hours after it was reported (within Stripe's 24 hours), the late-night resolution is reopened, and the
+    # last message batch turns out to be a duplicate send.
+    adjustment = c.v1.billing.meter_event_adjustments.create(
+        params={"event_name": "ai_resolution", "type": "cancel", "cancel": {"identifier": "late-night"}}
+    )
+    [credit_id] = adjustment["billfold_credits"]
+    credit = c.v1.invoice_items.retrieve(credit_id)
+    assert (credit.amount, credit.quantity, credit.invoice) == (-99, 1, None)
+    assert february.number in str(credit.description)
+    c.v1.billing.meter_event_adjustments.create(
+        params={"event_name": "proactive_message", "type": "cancel", "cancel": {"identifier": "m-2"}}
+    )
+    pending = c.v1.invoice_items.list(params={"customer": cus, "pending": True}).data
+    # The 1,200 messages were the top of the graduated price: 1,200 × $0.05 = $60.00 back.
+    assert sorted(ii.amount for ii in pending) == [-6000, -99]
+
+    # March 1: February had no usage (the messages' $99.00 flat fee still applies); the credits are collected.
+    advance(c, clock, MAR1 + 2 * 3600)
+    march = _invoices(c, sub.id)[-1]
+    assert sorted(line.amount for line in march.lines.data) == [-6000, -99, 0, 9900]
+    assert march.total == 9900 - 6000 - 99
+    assert c.v1.invoice_items.list(params={"customer": cus, "pending": True}).data == []

@@ -21,6 +21,7 @@ from typing import Any
 
 from billfold.ids import new_id
 
+from . import usage_reversals
 from .customers import get_customer
 from .errors import InvalidRequest, ResourceMissing
 from .ports import Doc, Index, ListQuery, MeterEvent, Store
@@ -289,7 +290,8 @@ def meter_event_doc(store: Store, event: MeterEvent) -> Doc:
 
 
 def cancel_meter_event(store: Store, wall_now: int, event_name: str, identifier: str) -> Doc:
-    """A ``cancel`` adjustment: the event stops counting everywhere (summaries, invoices not yet finalized)."""
+    """A ``cancel`` adjustment: the event stops counting everywhere (summaries, invoices not yet finalized); usage
+    of it already on a finalized invoice is credited on the next one (``usage_reversals``)."""
     param = "cancel[identifier]"
     event = store.get_meter_event(identifier)
     if event is None:
@@ -322,8 +324,12 @@ def cancel_meter_event(store: Store, wall_now: int, event_name: str, identifier:
             "value": event.value,
         },
     )
+    meter = active_meter(store, event_name)
+    credits = usage_reversals.credit_invoiced_usage(store, event, meter, now) if meter else []
     return {
         "object": "billing.meter_event_adjustment",
+        # Billfold extension: the pending credits for usage of this event already invoiced (outcome reversal).
+        "billfold_credits": [ii["id"] for ii in credits],
         "cancel": {"identifier": identifier},
         "event_name": event_name,
         "livemode": store.scope.livemode,
