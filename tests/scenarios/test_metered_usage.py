@@ -394,3 +394,50 @@ def test_usage_reversed_after_its_invoice_was_finalized_is_credited_on_the_next(
     assert sorted(line.amount for line in march.lines.data) == [-6000, -99, 0, 9900]
     assert march.total == 9900 - 6000 - 99
     assert c.v1.invoice_items.list(params={"customer": cus, "pending": True}).data == []
+
+
+def test_a_reversal_credits_what_was_paid_after_discounts_on_a_count_meter(tenant: Tenant) -> None:
+    c = tenant.client
+    meter = c.v1.billing.meters.create(
+        params={
+            "display_name": "Handoffs",
+            "event_name": "handoff",
+            "default_aggregation": {"formula": "count"},
+        }
+    )
+    product = c.v1.products.create(params={"name": "Human handoffs"})
+    price = c.v1.prices.create(
+        params={
+            "product": product.id,
+            "currency": "usd",
+            "unit_amount": 99,
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
+        }
+    )
+    coupon = c.v1.coupons.create(params={"percent_off": 50, "duration": "forever"})
+    clock_id = c.v1.test_helpers.test_clocks.create(params={"frozen_time": T0}).id
+    cus_id = c.v1.customers.create(
+        params={"test_clock": clock_id, "invoice_settings": {"default_payment_method": "pm_card_visa"}}
+    ).id
+    sub = c.v1.subscriptions.create(
+        params={"customer": cus_id, "items": [{"price": price.id}], "discounts": [{"coupon": coupon.id}]}
+    )
+    advance(c, clock_id, FEB1 - 3600)
+    for n in range(10):
+        c.v1.billing.meter_events.create(
+            params={
+                "event_name": "handoff",
+                "payload": {"stripe_customer_id": cus_id},
+                "timestamp": FEB1 - 3600 - n,
+                "identifier": f"h-{n}",
+            }
+        )
+    advance(c, clock_id, FEB1 + 2 * 3600)
+    february = _invoices(c, sub.id)[-1]
+    assert (february.status, february.total) == ("paid", 495)  # 10 × $0.99, 50% off
+    adjustment = c.v1.billing.meter_event_adjustments.create(
+        params={"event_name": "handoff", "type": "cancel", "cancel": {"identifier": "h-3"}}
+    )
+    credit = c.v1.invoice_items.retrieve(adjustment["billfold_credits"][0])
+    # One handoff of the ten: $0.99 less its 50% = $0.495, rounded half away from zero: $0.50 back.
+    assert (credit.amount, credit.quantity, credit.discountable) == (-50, 1, False)
