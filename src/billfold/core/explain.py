@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Final
 
 from billfold.core.discounts import AppliedDiscount
@@ -85,6 +86,9 @@ def format_amount(amount: int, currency: str) -> str:
     return f"{sign}{int(whole):,}{dot}{fraction} {currency.upper()}"
 
 
+# Pure functions of few distinct values in a bill run (one period, a few prices and rates): cached. Equal Decimals
+# (20 and 20.0) share an entry, and give the same text, since the functions normalize or quantize them.
+@lru_cache(maxsize=4096)
 def format_period(start: int, end: int) -> str:
     """``"Nov 14 \u2013 Dec 1"``; with years when the two ends are in different years."""
     first, last = _utc(start), _utc(end)
@@ -201,6 +205,7 @@ def _balance(balance: int, currency: str) -> str:
     return format_amount(0, currency)
 
 
+@lru_cache(maxsize=4096)
 def _unit(minor: Decimal, currency: str) -> str:
     """A per-unit amount in minor units (may be fractional) as major units: 9900 -> 99.00 USD."""
     places = exponent(currency)
@@ -218,6 +223,7 @@ def _decimal_places(value: Decimal) -> int:
     return -digits_exponent if isinstance(digits_exponent, int) and digits_exponent < 0 else 0
 
 
+@lru_cache(maxsize=1024)
 def _percent(value: Decimal) -> str:
     return format(value.normalize(exact_context()), "f")
 

@@ -3,10 +3,16 @@
 It runs as ``billfold worker`` (``--processes N`` for several on PostgreSQL) or inside ``billfold serve``
 (single-process mode). The wall-clock bill run takes the due items in batches: one transaction per batch, the items
 claimed up front (on PostgreSQL ``FOR UPDATE SKIP LOCKED``, so several workers share the run instead of queueing
-behind each other's row locks), and a savepoint per item, so an item that fails rolls back alone. Each item is
-re-read under its claim and skipped when no longer due, and the period claim is a unique constraint, so a period is
-never billed twice. A batch whose commit fails is retried one item per transaction. Killing a worker loses at most
-its open batch, which the next run does again.
+behind each other's row locks). Each item is re-read under its claim and skipped when no longer due, and the period
+claim is a unique constraint, so a period is never billed twice. Killing a worker loses at most its open batch,
+which the next run does again.
+
+An item that fails rolls back alone. A batch first runs without a savepoint per item (two statements per item, and on
+PostgreSQL a subtransaction each: more than 64 in one transaction overflow the server's per-backend cache and slow
+every session's snapshots). If an item raises, the whole batch rolls back and runs again with a savepoint per item,
+and the items that failed run that way in later passes too. A batch whose commit fails is retried one item per
+transaction. (A batch that runs twice charges nothing twice: a payment attempt's idempotency key is the invoice and
+its attempt count, both rolled back with the batch, as after a crash.)
 """
 
 from __future__ import annotations
@@ -24,6 +30,12 @@ log = logging.getLogger("billfold.worker")
 
 # Items failing one after another in a batch point at the transaction or the database rather than the items.
 MAX_FAILURES_IN_A_ROW = 3
+# Due items that failed recently: the batches holding them run with a savepoint per item from the start.
+MAX_SUSPECTS = 10_000
+
+
+class _ItemFailed(Exception):
+    """An item of a batch without savepoints raised: the batch's transaction is rolled back."""
 
 
 class BatchStore(Store, Protocol):
@@ -63,6 +75,7 @@ class Worker:
         self.per_transaction = per_transaction
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._suspects: set[str] = set()
 
     def _clock_work(self, store: Store, clock: dict[str, object], until: int) -> None:
         due.run_due(store, until, str(clock["id"]), self.processor)
@@ -87,7 +100,14 @@ class Worker:
         done = 0
         for scope, keys in self._batches(self.scheduler.due_subscriptions(now, self.batch)):
             try:
-                done += self._run_batch(scope, keys, now)
+                isolated = any(object_id in self._suspects for _, object_id in keys)
+                try:
+                    done += self._run_batch(scope, keys, now, isolated=isolated)
+                except _ItemFailed as failed:
+                    log.warning(
+                        "due item %s failed; running its batch again with a savepoint per item", failed
+                    )
+                    done += self._run_batch(scope, keys, now, isolated=True)
             except Exception:
                 # Nothing of the batch was kept (its commit failed, or items kept failing). Retry item by item, so
                 # one item that cannot commit does not hold back the others.
@@ -122,14 +142,28 @@ class Worker:
             out[-1][1].append((due.object_type(item.object_id), item.object_id))
         return out
 
-    def _run_batch(self, scope: Scope, keys: list[tuple[str, str]], now: int) -> int:
+    def _run_batch(
+        self, scope: Scope, keys: list[tuple[str, str]], now: int, *, isolated: bool = True
+    ) -> int:
+        """The items in one transaction; ``isolated``: each in a savepoint, else the first that raises rolls back the
+        batch (``_ItemFailed``)."""
         done = failures = 0
         with self.uow(scope) as store:
             for _, object_id in store.claim(keys):
+                if not isolated:
+                    try:
+                        done += due.run_due_object(store, object_id, now, self.processor)
+                    except Exception as exc:
+                        if len(self._suspects) >= MAX_SUSPECTS:
+                            self._suspects.clear()
+                        self._suspects.add(object_id)
+                        raise _ItemFailed(object_id) from exc
+                    continue
                 try:
                     with store.savepoint():
                         done += due.run_due_object(store, object_id, now, self.processor)
                     failures = 0
+                    self._suspects.discard(object_id)
                 except Exception:
                     if len(keys) == 1:
                         raise
