@@ -14,8 +14,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 keys_app = typer.Typer(help="API key commands.", no_args_is_help=True)
+settings_app = typer.Typer(help="Per-account billing settings.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(settings_app, name="settings")
 console = Console()
 
 
@@ -101,6 +103,44 @@ def keys_create(
     secret = accounts.create_key(account_id, livemode=mode == "live")
     console.print(f"account {account} ({account_id}), {mode} mode")
     print(secret)
+
+
+@settings_app.command("show")
+def settings_show(
+    account: Annotated[str, typer.Option(help="Account (tenant) name.")] = "default",
+) -> None:
+    """Print the account's billing settings (its value, or the default)."""
+    from billfold.app.account_settings import SETTINGS
+    from billfold.main import build_runtime
+
+    accounts = build_runtime().services.accounts
+    account_id = accounts.ensure_account(account)
+    for name, setting in SETTINGS.items():
+        stored = accounts.account_setting(account_id, name)
+        shown = f"{stored}" if stored is not None else f"{setting.default} (default)"
+        console.print(f"{name} = {shown}  [dim]# {setting.help}, {setting.low}-{setting.high}[/dim]")
+
+
+@settings_app.command("set")
+def settings_set(
+    name: Annotated[str, typer.Argument(help="The setting (billfold settings show lists them).")],
+    value: Annotated[str, typer.Argument(help="Its new value.")],
+    account: Annotated[str, typer.Option(help="Account (tenant) name.")] = "default",
+) -> None:
+    """Change one of the account's billing settings; it applies to what is scheduled from now on."""
+    from billfold.app.account_settings import parse
+    from billfold.app.errors import InvalidRequest
+    from billfold.main import build_runtime
+
+    try:
+        parsed = parse(name, value)
+    except InvalidRequest as e:
+        console.print(f"[red]{e.message}[/red]")
+        raise typer.Exit(2) from None
+    accounts = build_runtime().services.accounts
+    account_id = accounts.ensure_account(account)
+    accounts.set_account_setting(account_id, name, parsed)
+    console.print(f"{name} = {parsed} for account {account} ({account_id})")
 
 
 @app.command()

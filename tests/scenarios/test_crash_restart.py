@@ -28,7 +28,7 @@ from sqlalchemy import Engine, func, select
 
 from billfold.adapters.clock import FixedClock
 from billfold.adapters.db.schema import billing_periods, objects
-from billfold.app import billing, catalog, customers, subscriptions, tax_rates
+from billfold.app import billing, catalog, customers, tax_rates
 from billfold.app.ports import Scope
 from billfold.core import periods
 from billfold.main import build_runtime
@@ -279,9 +279,8 @@ def test_killed_workers_bill_every_period_exactly_once(crash_db: str, tmp_path: 
                 p1,
                 p2,
             )
-            # Next due: the upcoming-invoice notice before the next renewal.
-            notice = subscriptions.UPCOMING_NOTICE_SECONDS
-            assert sub["billfold_due_at"] == (p2 if notice is None else p2 - notice)
+            # Next due: the upcoming-invoice notice (the default: 3 days) before the next renewal.
+            assert sub["billfold_due_at"] == p2 - 3 * 86400
 
         # A second bill run finds nothing to do.
         rt = build_runtime(crash_db, migrate=False)

@@ -14,7 +14,16 @@ from typing import Any
 from billfold.core import periods
 from billfold.core.invoice import ProrationFraction
 
-from . import changes, dunning, invoice_documents, invoice_facts, invoice_items, invoicing, subscriptions
+from . import (
+    account_settings,
+    changes,
+    dunning,
+    invoice_documents,
+    invoice_facts,
+    invoice_items,
+    invoicing,
+    subscriptions,
+)
 from .customers import customer_index, get_customer
 from .errors import CardDeclined, InvalidRequest
 from .ports import ChargeResult, Doc, PaymentProcessor, Store
@@ -150,7 +159,8 @@ def first_payment_error(result: ChargeResult) -> Exception:
 # -- due actions -------------------------------------------------------------------------------------------------
 def subscription_due(store: Store, sub: Doc, at: int, processor: PaymentProcessor) -> None:
     """Perform the subscription's earliest due action (``subscriptions.due_actions``) at instant ``at``."""
-    due = [action for instant, action in subscriptions.due_actions(sub) if instant <= at]
+    notice = account_settings.upcoming_notice_seconds(store)
+    due = [action for instant, action in subscriptions.due_actions(sub, notice) if instant <= at]
     if not due:
         subscriptions.save(store, sub, event=None)  # a stale due instant: store the current one
         return
@@ -213,7 +223,7 @@ def renew(store: Store, sub: Doc, at: int) -> None:
             # overview#unpaid, https://docs.stripe.com/billing/subscriptions/pause-payment).
             invoice["auto_advance"] = False
         else:
-            invoice["automatically_finalizes_at"] = at + invoicing.DRAFT_WINDOW_SECONDS
+            invoice["automatically_finalizes_at"] = at + account_settings.draft_window_seconds(store)
         invoicing.create_draft(store, invoice)
         changes.mark_invoiced(store, pending, invoice["id"])
         sub["latest_invoice"] = invoice["id"]
@@ -238,7 +248,7 @@ def final_invoice(store: Store, sub: Doc, customer: Doc, at: int) -> None:
         store, draft, customer, sub, billing_reason="subscription_cycle", now=at
     )
     if store.claim_period(sub["id"], at, invoice["id"]):
-        invoice["automatically_finalizes_at"] = at + invoicing.DRAFT_WINDOW_SECONDS
+        invoice["automatically_finalizes_at"] = at + account_settings.draft_window_seconds(store)
         invoicing.create_draft(store, invoice)
         changes.mark_invoiced(store, pending, invoice["id"])
         sub["latest_invoice"] = invoice["id"]
@@ -326,7 +336,8 @@ def send_trial_will_end(store: Store, sub: Doc) -> None:
 
 
 def send_upcoming(store: Store, sub: Doc) -> None:
-    """``invoice.upcoming``: the renewal invoice as a preview, once per period, ``UPCOMING_NOTICE_SECONDS`` early."""
+    """``invoice.upcoming``: the renewal invoice as a preview, once per period, the account's
+    ``upcoming_invoice_notice_days`` early."""
     store.record("invoice.upcoming", preview_next_invoice(store, sub))
     sub.setdefault("billfold_notices", {})["upcoming"] = subscriptions.period(sub)[1]
     subscriptions.save(store, sub, event=None)
@@ -476,5 +487,5 @@ def preview_next_invoice(store: Store, sub: Doc) -> Doc:
         now=at,
         invoice_id="upcoming_" + sub["id"],
     )
-    doc["automatically_finalizes_at"] = at + invoicing.DRAFT_WINDOW_SECONDS
+    doc["automatically_finalizes_at"] = at + account_settings.draft_window_seconds(store)
     return doc

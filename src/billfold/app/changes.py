@@ -40,8 +40,16 @@ from billfold.core.money import exact_context
 from billfold.core.proration import prorate
 from billfold.ids import new_id
 
+from . import (
+    account_settings,
+    invoice_documents,
+    invoice_facts,
+    invoice_items,
+    invoicing,
+    subscriptions,
+    usage_items,
+)
 from . import change_requests as requests
-from . import invoice_documents, invoice_facts, invoice_items, invoicing, subscriptions, usage_items
 from .catalog import Namer, nested
 from .change_requests import ItemChange
 from .customers import get_customer
@@ -454,7 +462,7 @@ def _next_renewal(plan: Plan) -> Doc:
         plan.view, renewed, plan.customer, start, next_end, end, extra_lines=_lines(plan)
     )
     doc = _preview_doc(plan, draft, "subscription_cycle", end)
-    doc["automatically_finalizes_at"] = end + invoicing.DRAFT_WINDOW_SECONDS
+    doc["automatically_finalizes_at"] = end + account_settings.draft_window_seconds(plan.view)
     return doc
 
 

@@ -22,6 +22,8 @@ from .invoice_documents import computed_fields
 from .invoice_facts import attached_items, discount_facts, item_lines, line_from_doc, line_item_id, tax_facts
 from .ports import ChargeResult, Doc, Index, PaymentProcessor, Store
 
+# A one-off invoice with auto_advance finalizes about an hour after it is created (Stripe); a subscription's renewal
+# draft waits the account's grace period (account_settings.draft_window_seconds).
 DRAFT_WINDOW_SECONDS = 3600
 
 

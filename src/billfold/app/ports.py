@@ -124,6 +124,10 @@ class Store(Protocol):
         """Store the response for an idempotency key in this transaction, so it commits with the change."""
         ...
 
+    def setting(self, name: str) -> Any:
+        """A setting of this scope's account (``app.account_settings``), or None when it is not set."""
+        ...
+
     def add_meter_event(self, event: MeterEvent) -> bool:
         """Store a meter event; False (nothing written) when its identifier is already taken in this scope."""
         ...
@@ -164,6 +168,8 @@ class Accounts(Protocol):
     def resolve_key(self, secret: str) -> KeyInfo | None: ...
 
     def account_setting(self, account_id: str, name: str) -> Any: ...
+
+    def set_account_setting(self, account_id: str, name: str, value: Any) -> None: ...
 
 
 @dataclass(frozen=True)

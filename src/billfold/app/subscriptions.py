@@ -12,6 +12,7 @@ from typing import Any
 from billfold.core import periods
 from billfold.ids import new_id
 
+from . import account_settings
 from .customers import get_customer
 from .errors import InvalidRequest, ResourceMissing
 from .metadata import merge_metadata
@@ -25,10 +26,8 @@ MAX_TRIAL_DAYS = 730
 DAY = 86_400
 
 # Timing rules of the subscription's due actions (all in seconds).
-# "Upcoming renewal events": invoice.upcoming is sent this long before each renewal; Stripe lets an account pick
-# 1-45 days, or none (https://docs.stripe.com/billing/subscriptions/webhooks#upcoming-renewal-events). Billfold:
-# 3 days; None turns the notice off.
-UPCOMING_NOTICE_SECONDS: int | None = 3 * DAY
+# "Upcoming renewal events" (invoice.upcoming, days before each renewal) are an account setting:
+# app/account_settings.py ``upcoming_invoice_notice_days``.
 # customer.subscription.trial_will_end: "three days before the trial period is scheduled to end"
 # (https://docs.stripe.com/billing/subscriptions/trials#use-webhooks-to-manage-trials).
 TRIAL_WILL_END_SECONDS = 3 * DAY
@@ -83,8 +82,9 @@ def will_renew(sub: Doc) -> bool:
     return not (sub.get("cancel_at") and sub["cancel_at"] <= end)
 
 
-def due_actions(sub: Doc) -> list[tuple[int, str]]:
-    """Every action the worker owes the subscription, as ``(instant, action)``, earliest first.
+def due_actions(sub: Doc, notice_seconds: int | None) -> list[tuple[int, str]]:
+    """Every action the worker owes the subscription, as ``(instant, action)``, earliest first. ``notice_seconds``:
+    how long before a renewal ``invoice.upcoming`` is sent (the account's setting; None: never).
 
     This is the one place that knows what a subscription waits for; ``set_due`` keeps the earliest in the indexed
     ``due_at`` column and ``billing.subscription_due`` performs it.
@@ -110,16 +110,16 @@ def due_actions(sub: Doc) -> list[tuple[int, str]]:
         trial_end = sub.get("trial_end")
         if status == "trialing" and trial_end and notices.get("trial_will_end") != trial_end:
             out.append((max(int(trial_end) - TRIAL_WILL_END_SECONDS, start), "trial_will_end"))
-        notice = None if UPCOMING_NOTICE_SECONDS is None else end - UPCOMING_NOTICE_SECONDS
+        notice = None if notice_seconds is None else end - notice_seconds
         if notice is not None and notice > start and will_renew(sub) and notices.get("upcoming") != end:
             out.append((notice, "upcoming"))
         out.append((end, "period_end"))
     return sorted(out, key=lambda a: (a[0], DUE_ACTION_ORDER.index(a[1])))
 
 
-def set_due(sub: Doc) -> None:
+def set_due(store: Store, sub: Doc) -> None:
     """Store the subscription's next due instant (``billfold_due_at``, promoted to the ``due_at`` column)."""
-    actions = due_actions(sub)
+    actions = due_actions(sub, account_settings.upcoming_notice_seconds(store))
     sub["billfold_due_at"] = actions[0][0] if actions else None
 
 
@@ -399,7 +399,7 @@ def _trial_end(values: dict[str, Any], now: int) -> int | None:
 
 
 def persist_new(store: Store, doc: Doc, discounts: list[Doc]) -> None:
-    set_due(doc)
+    set_due(store, doc)
     store.insert(doc, _index(doc), created=doc["created"])
     for item in doc["items"]["data"]:
         store.insert(item, Index(parent=doc["id"], customer=doc["customer"]), created=item["created"])
@@ -417,7 +417,7 @@ def save(
     event: str | None = "customer.subscription.updated",
 ) -> None:
     """Store the subscription and its items with a fresh due instant, and record ``event`` (when given)."""
-    set_due(doc)
+    set_due(store, doc)
     store.replace(doc, _index(doc))
     for item in doc["items"]["data"]:
         store.replace(item, Index(parent=doc["id"], customer=doc["customer"]))

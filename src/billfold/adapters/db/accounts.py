@@ -83,6 +83,17 @@ class SqlAccounts:
             row = conn.execute(select(accounts.c.settings).where(accounts.c.id == account_id)).first()
         return None if row is None else (row.settings or {}).get(name)
 
+    def set_account_setting(self, account_id: str, name: str, value: Any) -> None:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(accounts.c.settings).where(accounts.c.id == account_id).with_for_update()
+            ).first()
+            if row is None:
+                raise LookupError(f"no account {account_id}")
+            settings = dict(row.settings or {})
+            settings[name] = value
+            conn.execute(update(accounts).where(accounts.c.id == account_id).values(settings=settings))
+
     def account_names(self) -> dict[str, str]:
         with self.engine.connect().execution_options(**{READONLY: True}) as conn:
             return {r.id: r.name for r in conn.execute(select(accounts.c.id, accounts.c.name))}

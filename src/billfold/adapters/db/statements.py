@@ -70,6 +70,9 @@ class Sql:
         self.insert_number = self.q(
             "INSERT INTO invoice_numbers (account_id, livemode, number, invoice_id) VALUES (?, ?, ?, ?)"
         )
+        self.account_settings = self.q(
+            f"SELECT {'settings::text' if postgres else 'settings'} FROM accounts WHERE id = ?"
+        )
         self.remember = self.q(
             "UPDATE idempotency_keys SET status_code = ?, body = ? WHERE account_id = ? AND livemode = ? AND key = ?"
         )

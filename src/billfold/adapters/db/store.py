@@ -99,6 +99,7 @@ class SqlStore:
         self._dirty: dict[tuple[str, str], _Entry] = {}
         self._events: list[tuple[Any, ...]] = []
         self._audit: list[tuple[Any, ...]] = []
+        self._settings: Doc | None = None
         # Customers known to have no pending invoice item in this transaction (``claim``); forgotten on any write
         # of an invoice item.
         self._no_pending_items: set[str] = set()
@@ -351,6 +352,14 @@ class SqlStore:
         formatted = f"{prefix}-{number:04d}"
         self._cur.execute(self.sql.insert_number, (*self._key, formatted, invoice_id))
         return formatted
+
+    def setting(self, name: str) -> Any:
+        if self._settings is None:  # read once per unit of work
+            self._cur.execute(self.sql.account_settings, (self.scope.account_id,))
+            row = self._cur.fetchone()
+            raw = None if row is None else row[0]
+            self._settings = (loads_json(raw) if isinstance(raw, str | bytes) else raw) or {}
+        return self._settings.get(name)
 
     def remember_response(self, idempotency_key: str, response: StoredResponse) -> None:
         self._cur.execute(
