@@ -17,7 +17,7 @@ import stripe
 
 from billfold.main import Runtime
 from tests.conftest import Tenant
-from tests.support.clocks import advance
+from tests.support.clocks import advance, seats_on_clock
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 DAY = 86400
@@ -26,23 +26,8 @@ FEB1 = 1_769_904_000
 
 
 def _subscribe(c: stripe.StripeClient) -> tuple[str, str]:
-    product = c.v1.products.create(params={"name": "Advanced seat"})
-    price = c.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": 9900,
-            "recurring": {"interval": "month"},
-        }
-    )
-    clock = c.v1.test_helpers.test_clocks.create(params={"frozen_time": T0})
-    cus = c.v1.customers.create(
-        params={"test_clock": clock.id, "invoice_settings": {"default_payment_method": "pm_card_visa"}}
-    )
-    sub = c.v1.subscriptions.create(
-        params={"customer": cus.id, "items": [{"price": price.id, "quantity": 2}]}
-    )
-    return clock.id, sub.id
+    clock, _, sub = seats_on_clock(c, T0, 2)
+    return clock, sub
 
 
 def _upcoming(c: stripe.StripeClient) -> list[int]:

@@ -14,7 +14,7 @@ import pytest
 import stripe
 
 from tests.conftest import Tenant
-from tests.support.clocks import advance
+from tests.support.clocks import advance, seats_on_clock
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 DAY = 86400
@@ -23,23 +23,7 @@ MID = T0 + 15 * DAY + DAY // 2  # half of January's 31 days
 
 
 def _setup(c: stripe.StripeClient, quantity: int = 10) -> tuple[str, str, str]:
-    product = c.v1.products.create(params={"name": "Advanced seat"})
-    price = c.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": 9900,
-            "recurring": {"interval": "month"},
-        }
-    )
-    clock = c.v1.test_helpers.test_clocks.create(params={"frozen_time": T0})
-    cus = c.v1.customers.create(
-        params={"test_clock": clock.id, "invoice_settings": {"default_payment_method": "pm_card_visa"}}
-    )
-    sub = c.v1.subscriptions.create(
-        params={"customer": cus.id, "items": [{"price": price.id, "quantity": quantity}]}
-    )
-    return clock.id, cus.id, sub.id
+    return seats_on_clock(c, T0, quantity)
 
 
 def test_pause_credits_unused_time_and_stops_invoicing(tenant: Tenant) -> None:

@@ -14,3 +14,25 @@ def advance(c: stripe.StripeClient, clock_id: str, to: int, *, timeout: float = 
     while c.v1.test_helpers.test_clocks.retrieve(clock_id).status != "ready":
         assert time.monotonic() < deadline, "clock did not finish advancing"
         time.sleep(0.05)
+
+
+def seats_on_clock(c: stripe.StripeClient, at: int, quantity: int) -> tuple[str, str, str]:
+    """A customer on a new test clock at ``at`` (card ``pm_card_visa``) subscribed to ``quantity`` Advanced seats at
+    $99.00 a month: (clock, customer, subscription)."""
+    product = c.v1.products.create(params={"name": "Advanced seat"})
+    price = c.v1.prices.create(
+        params={
+            "product": product.id,
+            "currency": "usd",
+            "unit_amount": 9900,
+            "recurring": {"interval": "month"},
+        }
+    )
+    clock = c.v1.test_helpers.test_clocks.create(params={"frozen_time": at})
+    cus = c.v1.customers.create(
+        params={"test_clock": clock.id, "invoice_settings": {"default_payment_method": "pm_card_visa"}}
+    )
+    sub = c.v1.subscriptions.create(
+        params={"customer": cus.id, "items": [{"price": price.id, "quantity": quantity}]}
+    )
+    return clock.id, cus.id, sub.id

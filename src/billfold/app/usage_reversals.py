@@ -15,6 +15,7 @@ apply in the same proportion, and its tax rates go with the credit. A ``last`` m
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal, localcontext
 
 from billfold.core.money import round_minor
@@ -22,7 +23,7 @@ from billfold.core.pricing import rate
 from billfold.ids import new_id
 
 from . import changes, invoice_facts
-from .ports import Doc, MeterEvent, Store
+from .ports import Doc, ListQuery, MeterEvent, Store
 
 FINALIZED = ("open", "paid", "uncollectible")
 
@@ -31,7 +32,7 @@ def _billed_lines(store: Store, event: MeterEvent, meter: Doc) -> list[tuple[Doc
     """(subscription, invoice, line) of each finalized metered line of this meter that counted the event."""
     found = []
     for sub in store.iterate("subscription", {"customer": event.customer}):
-        for invoice in store.iterate("invoice", {"parent": sub["id"]}):
+        for invoice in _invoices_since(store, sub["id"], event.timestamp):
             if invoice["status"] not in FINALIZED:
                 continue
             for line in invoice["lines"]["data"]:
@@ -45,6 +46,21 @@ def _billed_lines(store: Store, event: MeterEvent, meter: Doc) -> list[tuple[Doc
                 if price is not None and (price.get("recurring") or {}).get("meter") == meter["id"]:
                     found.append((sub, invoice, line))
     return found
+
+
+def _invoices_since(store: Store, sub_id: str, since: int) -> Iterator[Doc]:
+    """The subscription's invoices created at or after ``since``: an invoice that billed usage reported at ``since``
+    was made after it (at its period's end), so older invoices need not be read."""
+    after = None
+    while True:
+        page = store.list(
+            "invoice",
+            ListQuery(filters={"parent": sub_id}, created={"gte": since}, limit=100, starting_after=after),
+        )
+        yield from page.data
+        if not page.has_more or not page.data:
+            return
+        after = page.data[-1]["id"]
 
 
 def _reversed_before(store: Store, sub_id: str, line_id: str) -> int:
