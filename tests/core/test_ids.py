@@ -1,0 +1,53 @@
+"""Object ids: a type prefix, 7 characters of creation time that sort in time order, 17 random characters."""
+
+from __future__ import annotations
+
+import re
+import string
+import time
+from collections import Counter
+
+import pytest
+
+from billfold import ids
+
+
+def test_an_id_is_the_prefix_and_24_alphanumeric_characters() -> None:
+    assert re.fullmatch(r"in_[A-Za-z0-9]{24}", ids.new_id("invoice"))
+    assert re.fullmatch(r"sub_sched_[A-Za-z0-9]{24}", ids.new_id("subscription_schedule"))
+    assert re.fullmatch(r"acct_[A-Za-z0-9]{16}", ids.new_id("account", 16))
+
+
+def test_ids_made_later_sort_after_earlier_ones_bytewise() -> None:
+    earlier = [ids.new_id("event") for _ in range(50)]
+    time.sleep(0.002)  # the time part counts milliseconds
+    later = [ids.new_id("event") for _ in range(50)]
+    assert max(i.encode() for i in earlier) < min(i.encode() for i in later)
+
+
+def test_the_time_part_is_milliseconds_since_2020_in_ascii_ordered_base_62() -> None:
+    before = time.time_ns() // 1_000_000
+    part = ids.new_id("event")[4:11]
+    after = time.time_ns() // 1_000_000
+    digits = string.digits + string.ascii_uppercase + string.ascii_lowercase
+    value = 0
+    for ch in part:
+        value = value * 62 + digits.index(ch)
+    assert before - 1_577_836_800_000 <= value <= after - 1_577_836_800_000
+
+
+def test_ids_made_in_one_millisecond_differ_in_their_random_part() -> None:
+    made = [ids.new_id("event") for _ in range(20_000)]
+    assert len(set(made)) == len(made)
+    # Every character of the alphabet turns up in the random parts, none far more often than the others.
+    counts = Counter("".join(i[11:] for i in made))
+    assert set(counts) == set(string.ascii_letters + string.digits)
+    expected = 20_000 * 17 / 62
+    assert all(0.8 * expected < n < 1.3 * expected for n in counts.values())
+
+
+@pytest.mark.parametrize("length", [8, 14, 32, 40])
+def test_random_tokens_are_alphanumeric_of_the_length_asked(length: int) -> None:
+    token = ids.random_token(length)
+    assert re.fullmatch(rf"[A-Za-z0-9]{{{length}}}", token)
+    assert token != ids.random_token(length)
