@@ -51,3 +51,12 @@ def test_random_tokens_are_alphanumeric_of_the_length_asked(length: int) -> None
     token = ids.random_token(length)
     assert re.fullmatch(rf"[A-Za-z0-9]{{{length}}}", token)
     assert token != ids.random_token(length)
+
+
+def test_customers_made_in_one_millisecond_get_different_invoice_prefixes() -> None:
+    from billfold.app.customers import _invoice_prefix
+
+    made = [ids.new_id("customer") for _ in range(2_000)]
+    prefixes = {_invoice_prefix(c) for c in made}
+    assert len(prefixes) == len(made)
+    assert all(re.fullmatch(r"[A-Z0-9]{8}", p) for p in prefixes)

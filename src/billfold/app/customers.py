@@ -134,8 +134,9 @@ def create_customer(store: Store, now: int, values: dict[str, Any]) -> Doc:
 
 
 def _invoice_prefix(customer_id: str) -> str:
-    # Stripe gives each customer a 3-12 character prefix; ours is derived from the id, upper case.
-    return "".join(ch for ch in customer_id[4:] if ch.isalnum())[:8].upper()
+    # Stripe gives each customer a 3-12 character prefix; ours is the last 8 characters of the id, upper case: the
+    # id's random part (its first characters are its creation time, shared by customers made in one millisecond).
+    return "".join(ch for ch in customer_id[4:] if ch.isalnum())[-8:].upper()
 
 
 def update_customer(store: Store, customer_id: str, values: dict[str, Any], merge_meta: Any) -> Doc:
