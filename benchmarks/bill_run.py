@@ -269,11 +269,26 @@ def _bill_run_process(url: str, per_transaction: int, ready: Any, starts: list[A
     runtime.engine.dispose()
 
 
-def bill_run_processes(
-    url: str, processes: int, per_transaction: int
-) -> list[tuple[float, list[RunFigures]]]:
+def machine_cpu() -> float:
+    """Seconds of CPU the whole machine has spent (user, nice, system, irq, softirq of every process: the worker
+    processes, the database server, and anything else running), from ``/proc/stat``; 0 where there is none."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+Timed = tuple[
+    float, list[RunFigures], float
+]  # (wall seconds, figures per worker process, machine CPU seconds)
+
+
+def bill_run_processes(url: str, processes: int, per_transaction: int) -> list[Timed]:
     """Each pass of the bill run by ``processes`` worker processes started together (the next pass starts when all
-    have finished the previous one); returns (wall seconds, figures of each process) per pass."""
+    have finished the previous one); returns (wall seconds, figures of each process, machine CPU) per pass."""
     context = multiprocessing.get_context("spawn")
     ready, results = context.Queue(), context.Queue()
     starts = [context.Event() for _ in PASSES]
@@ -287,25 +302,26 @@ def bill_run_processes(
         ready.get(timeout=120)
     out = []
     for start in starts:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), machine_cpu()
         start.set()
         figures = [results.get() for _ in children]
-        out.append((time.perf_counter() - started, figures))
+        out.append((time.perf_counter() - started, figures, machine_cpu() - cpu))
     for child in children:
         child.join()
     return out
 
 
-def in_process(runtime: Runtime, per_transaction: int) -> list[tuple[float, list[RunFigures]]]:
-    """Each pass of the bill run in this process; returns (wall seconds, [figures]) per pass."""
-    out = []
+def in_process(runtime: Runtime, per_transaction: int) -> list[Timed]:
+    """Each pass of the bill run in this process; returns (wall seconds, [figures], machine CPU) per pass."""
+    out: list[Timed] = []
     for _, at in PASSES:
-        cpu = time.process_time()
+        cpu, machine = time.process_time(), machine_cpu()
         with RssSampler().running() as sampler:
             started = time.perf_counter()
             done, passes = bill_run(runtime, per_transaction, at)
             elapsed = time.perf_counter() - started
-        out.append((elapsed, [RunFigures(done, passes, sampler.peak, time.process_time() - cpu)]))
+        figures = [RunFigures(done, passes, sampler.peak, time.process_time() - cpu)]
+        out.append((elapsed, figures, machine_cpu() - machine))
     return out
 
 
@@ -369,21 +385,25 @@ def main(argv: list[str] | None = None) -> int:
         counts = invoice_counts(runtime, scope)
         made = sum(counts.values())
         print(f"load average after the bill run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        for (name, _), (elapsed, figures) in zip(PASSES, timed, strict=True):
+        for (name, _), (elapsed, figures, machine) in zip(PASSES, timed, strict=True):
             done = sum(f.done for f in figures)
             passes_each = ", ".join(str(f.passes) for f in figures)
-            print(f"{name}: {elapsed:.1f} s wall, {sum(f.cpu for f in figures):.1f} s CPU (all workers),")
+            workers_cpu = sum(f.cpu for f in figures)
+            print(f"{name}: {elapsed:.1f} s wall, {workers_cpu:.1f} s CPU (all workers),")
+            print(
+                f"    machine CPU {machine:.1f} s (the rest, {machine - workers_cpu:.1f} s: database server, other)"
+            )
             print(f"    {done} due actions ({done / elapsed:.0f}/s, passes per worker: {passes_each}),")
             print(f"    {n / elapsed:.1f} subscriptions per second")
-        elapsed = sum(t for t, _ in timed)
-        done = sum(f.done for _, figures in timed for f in figures)
-        cpu = sum(f.cpu for _, figures in timed for f in figures)
+        elapsed = sum(t for t, _, _ in timed)
+        done = sum(f.done for _, figures, _ in timed for f in figures)
+        cpu = sum(f.cpu for _, figures, _ in timed for f in figures)
         print(f"bill run wall time (both passes): {elapsed:.1f} s ({done} due actions)")
         print(f"bill run CPU time (user+system, all workers, both passes): {cpu:.1f} s")
         print(f"invoices per second (both passes): {made / elapsed:.1f} ({args.workers} worker process(es))")
         if args.workers <= 1:
             print(f"RSS before/after bill run: {rss_before:.0f} / {rss_after:.0f} MiB")
-        peaks = [max(f[i].peak_rss for _, f in timed) for i in range(len(timed[0][1]))]
+        peaks = [max(f[i].peak_rss for _, f, _ in timed) for i in range(len(timed[0][1]))]
         print(f"peak RSS during bill run (sampled, per worker): {', '.join(f'{p:.0f}' for p in peaks)} MiB")
         print(f"peak RSS of the process (ru_maxrss, incl. seeding): {peak_rss_mib():.0f} MiB")
         print(f"invoices made by the bill run: {made} by status {counts}")

@@ -137,3 +137,44 @@ def test_the_scheduler_finds_due_items_in_time_order(runtime: Runtime) -> None:
     with uow(scope) as store:  # leave nothing due for other tests' bill runs
         store.purge("subscription", "sub_late_" + scope.account_id)
         store.purge("invoice", "in_early_" + scope.account_id)
+
+
+def test_the_scheduler_orders_types_at_one_instant_skips_clocks_deleted_later(runtime: Runtime) -> None:
+    """At one instant invoices come first, then schedules, then subscriptions (app/due.py); within a type, the
+    earlier-made object first. Objects on a test clock, deleted ones and those due later are not the worker's."""
+    scope = Scope(account_id="acct_" + secrets.token_hex(6), livemode=False, actor="test")
+    uow = SqlUnitOfWork(runtime.engine, FixedClock(FAR))
+    tag = scope.account_id
+    made = [
+        ("subscription", f"sub_a_{tag}", Index(due_at=FAR + 20)),
+        ("subscription_schedule", f"sub_sched_a_{tag}", Index(due_at=FAR + 20)),
+        ("invoice", f"in_a_{tag}", Index(due_at=FAR + 20)),
+        ("subscription", f"sub_b_{tag}", Index(due_at=FAR + 20)),
+        ("invoice", f"in_b_{tag}", Index(due_at=FAR + 21)),
+        ("subscription", f"sub_early_{tag}", Index(due_at=FAR + 19)),
+        ("subscription", f"sub_clock_{tag}", Index(due_at=FAR + 19, test_clock="clock_x")),
+        ("invoice", f"in_later_{tag}", Index(due_at=FAR + 23)),
+        ("subscription", f"sub_deleted_{tag}", Index(due_at=FAR + 19)),
+    ]
+    with uow(scope) as store:
+        for kind, object_id, index in made:
+            store.insert({"id": object_id, "object": kind}, index)
+        store.delete("subscription", f"sub_deleted_{tag}")
+    try:
+        scheduler = SqlScheduler(runtime.engine)
+        everything = [d.object_id for d in scheduler.due_subscriptions(FAR + 22, 100_000)]
+        mine = [i for i in everything if i.endswith(tag)]
+        assert mine == [
+            f"sub_early_{tag}",
+            f"in_a_{tag}",
+            f"sub_sched_a_{tag}",
+            f"sub_a_{tag}",
+            f"sub_b_{tag}",
+            f"in_b_{tag}",
+        ]
+        for limit in (1, 3, len(everything) - 1):
+            assert [d.object_id for d in scheduler.due_subscriptions(FAR + 22, limit)] == everything[:limit]
+    finally:
+        with uow(scope) as store:  # leave nothing due for other tests' bill runs
+            for kind, object_id, _ in made:
+                store.purge(kind, object_id)

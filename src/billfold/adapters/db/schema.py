@@ -72,7 +72,25 @@ objects = Table(
     Index("ix_objects_customer", "account_id", "livemode", "customer", "type"),
     Index("ix_objects_parent", "account_id", "livemode", "parent", "type"),
     Index("ix_objects_lookup", "account_id", "livemode", "type", "lookup"),
-    Index("ix_objects_due", "due_at", "type"),
+    # Due work in time order: the worker's, of objects on no test clock (type, due_at <= now, by due_at and seq)
+    # and a test clock's (its objects of a type, due_at <= its time). Only objects that will be due are in them.
+    Index(
+        "ix_objects_due",
+        "type",
+        "due_at",
+        "seq",
+        sqlite_where=text("due_at IS NOT NULL AND test_clock IS NULL"),
+        postgresql_where=text("due_at IS NOT NULL AND test_clock IS NULL"),
+    ),
+    Index(
+        "ix_objects_clock_due",
+        "test_clock",
+        "type",
+        "due_at",
+        "seq",
+        sqlite_where=text("due_at IS NOT NULL AND test_clock IS NOT NULL"),
+        postgresql_where=text("due_at IS NOT NULL AND test_clock IS NOT NULL"),
+    ),
     # A price lookup_key names at most one active price per account and mode (Stripe's rule).
     Index(
         "uq_objects_price_lookup_key",
