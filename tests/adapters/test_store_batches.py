@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import secrets
 import threading
+from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 from billfold.adapters.clock import FixedClock
 from billfold.adapters.db.schema import invoice_sequences
-from billfold.adapters.db.store import SqlUnitOfWork
+from billfold.adapters.db.store import SqlStore, SqlUnitOfWork
 from billfold.app.ports import Doc, Index, ListQuery, Scope
 from billfold.main import Runtime
 from tests.conftest import TEST_DB
@@ -170,3 +171,120 @@ def test_claiming_a_draft_locks_its_subscription_and_customer(uow: SqlUnitOfWork
         thread.join(30)
     with uow(scope) as store:
         assert store.claim([("subscription", sub["id"])]) == [("subscription", sub["id"])]
+
+
+class _Statements:
+    """The store's cursor, noting the SQL of each statement it runs."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+        self.seen: list[str] = []
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        self.seen.append(sql)
+        return self._cursor.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> Any:
+        self.seen.append(sql)
+        return self._cursor.executemany(sql, *args)
+
+    def copy(self, sql: str) -> Any:
+        self.seen.append(sql)
+        return self._cursor.copy(sql)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+def _watch(store: SqlStore) -> _Statements:
+    watched = _Statements(store._cur)
+    store._cur = watched
+    return watched
+
+
+def _drafts_of(store_uow: SqlUnitOfWork, scope: Scope, prefix: str, n: int) -> tuple[Doc, list[Doc]]:
+    customer = _doc("customer", invoice_prefix=prefix)
+    drafts = [_doc("invoice", status="draft") for _ in range(n)]
+    with store_uow(scope) as store:
+        store.insert(customer, Index())
+        for draft in drafts:
+            store.insert(draft, Index(customer=customer["id"], status="draft"))
+    return customer, drafts
+
+
+def test_an_optimistic_batch_takes_numbers_from_the_counter_it_holds_gapless_across_transactions(
+    runtime: Runtime, uow: SqlUnitOfWork, scope: Scope
+) -> None:
+    prefix = "P" + secrets.token_hex(4).upper()
+    _, drafts = _drafts_of(uow, scope, prefix, 4)
+    with uow(scope) as store:  # the counter exists: the first number was taken the usual way
+        assert store.next_invoice_number(prefix, drafts[0]["id"]) == f"{prefix}-0001"
+    with uow(scope) as store:
+        keys = [("invoice", d["id"]) for d in drafts[1:3]]
+        assert store.claim(keys, optimistic=True) == keys
+        watched = _watch(store)
+        assert store.next_invoice_number(prefix, drafts[1]["id"]) == f"{prefix}-0002"
+        assert store.next_invoice_number(prefix, drafts[2]["id"]) == f"{prefix}-0003"
+        assert watched.seen == []  # taken from the counter read at claim time, written at commit
+    with uow(scope) as store:  # written back at commit: the next transaction goes on from there
+        assert store.next_invoice_number(prefix, drafts[3]["id"]) == f"{prefix}-0004"
+    with runtime.engine.connect() as conn:
+        numbers = conn.exec_driver_sql(
+            "SELECT number, invoice_id FROM invoice_numbers WHERE account_id = "
+            + ("%(a)s" if TEST_DB == "postgres" else ":a")
+            + " ORDER BY number",
+            {"a": scope.account_id},
+        ).all()
+    assert [tuple(r) for r in numbers] == [(f"{prefix}-000{i + 1}", d["id"]) for i, d in enumerate(drafts)]
+
+
+def test_an_optimistic_batch_that_rolls_back_consumes_no_number(uow: SqlUnitOfWork, scope: Scope) -> None:
+    prefix = "R" + secrets.token_hex(4).upper()
+    _, drafts = _drafts_of(uow, scope, prefix, 2)
+    with uow(scope) as store:
+        assert store.next_invoice_number(prefix, drafts[0]["id"]) == f"{prefix}-0001"
+    with pytest.raises(RuntimeError), uow(scope) as store:
+        store.claim([("invoice", drafts[1]["id"])], optimistic=True)
+        assert store.next_invoice_number(prefix, drafts[1]["id"]) == f"{prefix}-0002"
+        raise RuntimeError("the batch fails")
+    with uow(scope) as store:
+        assert store.next_invoice_number(prefix, drafts[1]["id"]) == f"{prefix}-0002"
+
+
+def test_a_savepoint_rolled_back_in_a_batch_gives_its_number_back(uow: SqlUnitOfWork, scope: Scope) -> None:
+    prefix = "S" + secrets.token_hex(4).upper()
+    _, drafts = _drafts_of(uow, scope, prefix, 3)
+    with uow(scope) as store:
+        assert store.next_invoice_number(prefix, drafts[0]["id"]) == f"{prefix}-0001"
+    with uow(scope) as store:
+        store.claim([("invoice", d["id"]) for d in drafts[1:]], optimistic=True)
+        with pytest.raises(RuntimeError), store.savepoint():
+            assert store.next_invoice_number(prefix, drafts[1]["id"]) == f"{prefix}-0002"
+            raise RuntimeError("this item fails")
+        assert store.next_invoice_number(prefix, drafts[2]["id"]) == f"{prefix}-0002"
+
+
+def test_an_optimistic_period_claim_is_written_at_commit_and_a_second_one_fails_the_commit(
+    uow: SqlUnitOfWork, scope: Scope
+) -> None:
+    sub = _doc("subscription")
+    first, second = _doc("invoice"), _doc("invoice")
+    with uow(scope) as store:
+        store.insert(sub, Index(customer="cus_1", due_at=T0))
+    with uow(scope) as store:
+        store.claim([("subscription", sub["id"])], optimistic=True)
+        watched = _watch(store)
+        assert store.claim_period(sub["id"], T0, first["id"]) is True
+        store.insert(first, Index(customer="cus_1", parent=sub["id"]))
+        assert watched.seen == []
+        store.flush()
+        assert any("billing_periods" in sql for sql in watched.seen)
+    with pytest.raises(Exception) as failed, uow(scope) as store:
+        store.claim([("subscription", sub["id"])], optimistic=True)
+        assert store.claim_period(sub["id"], T0, second["id"]) is True  # not known before the commit
+        store.insert(second, Index(customer="cus_1", parent=sub["id"]))
+    assert "billing_period" in str(failed.value) or "UNIQUE" in str(failed.value)
+    with uow(scope) as store:  # nothing of the failed transaction was kept; checked at once outside a batch
+        assert store.get("invoice", second["id"]) is None
+        assert store.get("invoice", first["id"]) is not None
+        assert store.claim_period(sub["id"], T0, second["id"]) is False

@@ -178,3 +178,33 @@ def test_the_scheduler_orders_types_at_one_instant_skips_clocks_deleted_later(ru
         with uow(scope) as store:  # leave nothing due for other tests' bill runs
             for kind, object_id, _ in made:
                 store.purge(kind, object_id)
+
+
+def _billing_handler(store: Store, doc: Doc, at: int, processor: PaymentProcessor) -> None:
+    """A renewal in miniature: claim the period, and only if it was claimed, record an invoice for it."""
+    if store.claim_period(doc["id"], at, "in_for_" + doc["id"]):
+        store.record("invoice.created", {"id": "in_for_" + doc["id"], "object": "invoice"})
+    doc["billfold_due_at"] = None
+    store.replace(doc, Index(due_at=None))
+
+
+def test_a_period_already_claimed_fails_the_batch_commit_and_the_items_run_again_one_by_one(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch without savepoints writes its period claims at commit (adapters/db/store.py): a period claimed
+    before (here by hand) makes the commit fail, nothing of the batch is kept, and each item runs again in its own
+    transaction, where the claim is refused at once and no second invoice is made."""
+    monkeypatch.setitem(due._BY_TYPE, "subscription", _billing_handler)
+    scope = Scope(account_id="acct_" + secrets.token_hex(6), livemode=False, actor="test")
+    uow = SqlUnitOfWork(runtime.engine, FixedClock(FAR))
+    ids = _seed(uow, scope, 5)
+    with uow(scope) as store:
+        assert store.claim_period(ids[2], FAR - 10, "in_billed_before") is True
+    worker = _worker(runtime, OwnItems(scope.account_id, ids), per_transaction=10)
+    assert worker.bill_run(FAR) == 5
+    assert _events(runtime, scope.account_id) == Counter({"in_for_" + i: 1 for i in ids if i != ids[2]})
+    with uow(scope) as store:
+        for i in ids:
+            assert store.get("subscription", i)["billfold_due_at"] is None  # type: ignore[index]
+            assert store.claim_period(i, FAR - 10, "in_again") is False
+    assert worker.bill_run(FAR) == 0

@@ -12,7 +12,10 @@ PostgreSQL a subtransaction each: more than 64 in one transaction overflow the s
 every session's snapshots). If an item raises, the whole batch rolls back and runs again with a savepoint per item,
 and the items that failed run that way in later passes too. A batch whose commit fails is retried one item per
 transaction. (A batch that runs twice charges nothing twice: a payment attempt's idempotency key is the invoice and
-its attempt count, both rolled back with the batch, as after a crash.)
+its attempt count, both rolled back with the batch, as after a crash.) Such a batch also takes its period claims
+and invoice numbers in memory and writes them at commit: a period already claimed (which the re-check under the row
+lock makes a surprise) then fails the commit, and the batch runs again one item per transaction, where the claim is
+checked at once and the period skipped.
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ class _ItemFailed(Exception):
 class BatchStore(Store, Protocol):
     """A store that can hold several due items in one transaction (adapters/db/store.py)."""
 
-    def claim(self, keys: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-        """Lock these (type, id) objects for the transaction, skipping those another worker holds."""
+    def claim(self, keys: Sequence[tuple[str, str]], *, optimistic: bool = False) -> list[tuple[str, str]]:
+        """Lock these (type, id) objects for the transaction, skipping those another worker holds. ``optimistic``:
+        the batch runs without savepoints, so period claims and invoice numbers may be taken in memory and written
+        at commit (a period claimed twice then fails the commit instead of the item)."""
         ...
 
     def savepoint(self) -> AbstractContextManager[None]:
@@ -149,7 +154,7 @@ class Worker:
         batch (``_ItemFailed``)."""
         done = failures = 0
         with self.uow(scope) as store:
-            for _, object_id in store.claim(keys):
+            for _, object_id in store.claim(keys, optimistic=not isolated):
                 if not isolated:
                     try:
                         done += due.run_due_object(store, object_id, now, self.processor)

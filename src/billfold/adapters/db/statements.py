@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from billfold.app.ports import INDEX_COLUMNS
 
+PERIOD_COLUMNS = "account_id, livemode, subscription_id, period_start, invoice_id"
+NUMBER_COLUMNS = "account_id, livemode, number, invoice_id"
 COLUMNS = "id, account_id, livemode, type, created, deleted, " + ", ".join(INDEX_COLUMNS) + ", doc"
 AUDIT_COLUMNS = "account_id, livemode, at, actor, request_id, action, object_type, object_id, data"
 SET_INDEX = ", ".join(f"{c} = ?" for c in INDEX_COLUMNS)
@@ -45,9 +47,10 @@ class Sql:
             f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {doc})"
         )
         self.claim_period = self.q(
-            "INSERT INTO billing_periods (account_id, livemode, subscription_id, period_start, invoice_id)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            f"INSERT INTO billing_periods ({PERIOD_COLUMNS}) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         )
+        # A worker batch's claims, written at commit: a period claimed twice fails the commit.
+        self.insert_period = self.q(f"INSERT INTO billing_periods ({PERIOD_COLUMNS}) VALUES (?, ?, ?, ?, ?)")
         seq = "account_id = ? AND livemode = ? AND prefix = ?"
         # The UPDATE takes the counter's row lock until the commit: concurrent finalizations queue here.
         self.take_number = self.q(
@@ -63,13 +66,16 @@ class Sql:
             " CASE WHEN number < 10000 THEN lpad(CAST(number AS text), 4, '0') ELSE CAST(number AS text) END, ?"
             " FROM n RETURNING number"
         )
+        # A worker batch's counters, read (and on PostgreSQL locked) at claim time and written back at commit.
+        self.sequences = self.q(
+            "SELECT prefix, next_number FROM invoice_sequences WHERE account_id = ? AND livemode = ? AND prefix IN "
+        )
+        self.set_sequence = self.q(f"UPDATE invoice_sequences SET next_number = ? WHERE {seq}")
         self.new_sequence = self.q(
             "INSERT INTO invoice_sequences (account_id, livemode, prefix, next_number) VALUES (?, ?, ?, 2)"
             " ON CONFLICT DO NOTHING"
         )
-        self.insert_number = self.q(
-            "INSERT INTO invoice_numbers (account_id, livemode, number, invoice_id) VALUES (?, ?, ?, ?)"
-        )
+        self.insert_number = self.q(f"INSERT INTO invoice_numbers ({NUMBER_COLUMNS}) VALUES (?, ?, ?, ?)")
         self.account_settings = self.q(
             f"SELECT {'settings::text' if postgres else 'settings'} FROM accounts WHERE id = ?"
         )

@@ -48,7 +48,7 @@ from billfold.ids import new_id
 from billfold.version import API_VERSION
 
 from .engine import dumps_json, loads_json
-from .statements import AUDIT_COLUMNS, COLUMNS, DIALECTS, SCOPE
+from .statements import AUDIT_COLUMNS, COLUMNS, DIALECTS, NUMBER_COLUMNS, PERIOD_COLUMNS, SCOPE
 
 # Object types with a unique constraint on a promoted column (schema.py: price lookup keys, active promotion
 # codes): their writes must fail at the call that makes them, so they are never deferred.
@@ -103,6 +103,15 @@ class SqlStore:
         # Customers known to have no pending invoice item in this transaction (``claim``); forgotten on any write
         # of an invoice item.
         self._no_pending_items: set[str] = set()
+        # A worker's batch without savepoints (``claim(..., optimistic=True)``): period claims, invoice numbers and
+        # the counters they come from are kept here and written with the deferred writes at commit. The counters
+        # are read (and locked) at claim time; a period already claimed fails the commit instead of returning
+        # False, and the worker runs the batch again one item at a time, where claims are checked at once.
+        self._optimistic = False
+        self._periods: list[tuple[Any, ...]] = []
+        self._sequences: dict[str, int] = {}  # prefix -> its next number, held locked
+        self._sequences_taken: set[str] = set()
+        self._numbers: list[tuple[Any, ...]] = []
 
     # -- reads ------------------------------------------------------------------------------------------------
     def get(self, object_type: str, object_id: str, *, for_update: bool = False) -> Doc | None:
@@ -328,10 +337,20 @@ class SqlStore:
         )
 
     def claim_period(self, subscription_id: str, period_start: int, invoice_id: str) -> bool:
+        if self._optimistic:  # written at commit, where the unique constraint still refuses a second claim
+            self._periods.append((*self._key, subscription_id, period_start, invoice_id))
+            return True
         self._cur.execute(self.sql.claim_period, (*self._key, subscription_id, period_start, invoice_id))
         return bool(self._cur.rowcount == 1)
 
     def next_invoice_number(self, prefix: str, invoice_id: str) -> str:
+        if prefix in self._sequences:  # the counter is held locked since the claim
+            number = self._sequences[prefix]
+            self._sequences[prefix] = number + 1
+            self._sequences_taken.add(prefix)
+            formatted = f"{prefix}-{number:04d}"
+            self._numbers.append((*self._key, formatted, invoice_id))
+            return formatted
         key = (*self._key, prefix)
         if self.sql.postgres:  # the counter's next number and the number's row in one round trip
             self._cur.execute(self.sql.take_number_into, (*key, *self._key, prefix, invoice_id))
@@ -418,7 +437,9 @@ class SqlStore:
         return [(start + int(n) * window, int(v)) for n, v in self._cur.fetchall()]
 
     # -- the worker's batches -----------------------------------------------------------------------------------
-    def claim(self, keys: Sequence[tuple[str, str]]) -> builtins.list[tuple[str, str]]:
+    def claim(
+        self, keys: Sequence[tuple[str, str]], *, optimistic: bool = False
+    ) -> builtins.list[tuple[str, str]]:
         """Lock the given (type, id) objects for this transaction, skipping any another transaction holds
         (PostgreSQL's ``FOR UPDATE SKIP LOCKED``; SQLite's writer already holds the database). Returns the
         claimed keys in the given order; their documents are held, so reading them costs nothing more.
@@ -438,13 +459,38 @@ class SqlStore:
         entries = [(key, self._objects[key]) for key in claimed]
         invoices = [e for k, e in entries if k[0] == "invoice" and e.raw is not None]
         self._lock("subscription", sorted({e.index[1] for e in invoices if e.index[1]}))
-        self._lock("customer", sorted({e.index[0] for e in invoices if e.index[0] and e.index[4] == "draft"}))
+        drafts_customers = sorted({e.index[0] for e in invoices if e.index[0] and e.index[4] == "draft"})
+        self._lock("customer", drafts_customers)
+        self._optimistic = optimistic
         customers = {e.index[0] for _, e in entries if e.index[0]}
         self.get_many("customer", sorted(c for c in customers if ("customer", c) not in self._objects))
         subscriptions = [(k[1], e) for k, e in entries if k[0] == "subscription" and e.raw is not None]
         self._hold_children([i for i, _ in subscriptions], _CLAIMED_CHILDREN)
         self._note_pending_items({e.index[0] for _, e in subscriptions if e.index[0]})
+        if optimistic:
+            self._hold_sequences(drafts_customers)
         return [key for key in keys if key in claimed]
+
+    def _hold_sequences(self, customer_ids: Sequence[str]) -> None:
+        """Read and lock the invoice-number counters of these customers' prefixes (skipping counters another
+        transaction holds: their numbers are then taken one statement at a time, waiting for the lock)."""
+        prefixes = set()
+        for customer_id in customer_ids:
+            entry = self._objects.get(("customer", customer_id))
+            if entry is not None and entry.raw is not None:
+                prefixes.add(loads_json(entry.raw).get("invoice_prefix") or "INV")
+        wanted = sorted(prefixes.difference(self._sequences))
+        if not wanted:
+            return
+        self._flush_ledger()
+        self._cur.execute(
+            self.sql.sequences
+            + self.sql.in_list(len(wanted))
+            + (" FOR UPDATE SKIP LOCKED" if self.sql.postgres else ""),
+            (*self._key, *wanted),
+        )
+        for prefix, next_number in self._cur.fetchall():
+            self._sequences[prefix] = int(next_number)
 
     def _lock(self, object_type: str, ids: Sequence[str]) -> builtins.list[str]:
         """Hold these objects with their row locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), except those this
@@ -510,17 +556,23 @@ class SqlStore:
     def savepoint(self) -> Iterator[None]:
         """Everything done inside is kept or rolled back together, without ending the transaction."""
         self._flush_objects()
+        self._flush_ledger()
+        self._optimistic = False  # inside a savepoint, a period already claimed is seen at once
         marks = len(self._events), len(self._audit)
         self._cur.execute("SAVEPOINT billfold_item")
         try:
             yield
             self._flush_objects()
+            self._flush_ledger()
         except BaseException:
             self._cur.execute("ROLLBACK TO SAVEPOINT billfold_item")
             del self._events[marks[0] :], self._audit[marks[1] :]
             self._objects.clear()  # documents held may be the rolled-back ones
             self._dirty.clear()
             self._no_pending_items.clear()
+            self._sequences.clear()  # the counters as of the savepoint were written; read them again
+            self._sequences_taken.clear()
+            self._numbers.clear()
             raise
         self._cur.execute("RELEASE SAVEPOINT billfold_item")
 
@@ -534,9 +586,21 @@ class SqlStore:
 
     # -- writing what is held -------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write every deferred replace, event and audit row (before the commit)."""
+        """Write every deferred replace, event, audit row, period claim and invoice number (before the commit)."""
         self._flush_objects()
         self._flush_events()
+        self._flush_ledger()
+
+    def _flush_ledger(self) -> None:
+        """The period claims, invoice numbers and counters taken in memory (``optimistic``)."""
+        if self._periods:
+            self._write_rows("billing_periods", PERIOD_COLUMNS, self.sql.insert_period, self._periods)
+        if self._sequences_taken:
+            rows = [(self._sequences[p], *self._key, p) for p in sorted(self._sequences_taken)]
+            self._cur.executemany(self.sql.set_sequence, rows)
+            self._sequences_taken.clear()
+        if self._numbers:
+            self._write_rows("invoice_numbers", NUMBER_COLUMNS, self.sql.insert_number, self._numbers)
 
     def _flush_type(self, object_type: str) -> None:
         """Before a query on a type: write what it could see."""
