@@ -15,7 +15,7 @@ from typing import Any
 import stripe
 
 from tests.conftest import Tenant
-from tests.support.clocks import advance
+from tests.support.clocks import advance, advanced_seat_price
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 JAN10 = T0 + 9 * 86400
@@ -24,15 +24,7 @@ FEB1 = 1_769_904_000  # 2026-02-01T00:00:00Z
 
 def _subscribe(c: stripe.StripeClient, payment_method: str) -> tuple[str, str, str]:
     """20 seats × $99.00 with 20% off for a year and 19% VAT, on a test clock at 2026-01-01: (clock, customer, sub)."""
-    product = c.v1.products.create(params={"name": "Advanced seat"})
-    price = c.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": 9900,
-            "recurring": {"interval": "month"},
-        }
-    )
+    price = advanced_seat_price(c)
     vat = c.v1.tax_rates.create(params={"display_name": "VAT", "percentage": 19, "inclusive": False})
     coupon = c.v1.coupons.create(
         params={"percent_off": 20, "duration": "repeating", "duration_in_months": 12}

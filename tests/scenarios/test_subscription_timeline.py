@@ -6,7 +6,7 @@ from __future__ import annotations
 import stripe
 
 from tests.conftest import Tenant
-from tests.support.clocks import advance
+from tests.support.clocks import advance, advanced_seat_price
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 FEB1 = 1_769_904_000  # 2026-02-01T00:00:00Z
@@ -23,15 +23,7 @@ def _shape(inv: stripe.Invoice) -> tuple[object, ...]:
 
 
 def catalog(c: stripe.StripeClient) -> tuple[str, str]:
-    product = c.v1.products.create(params={"name": "Advanced seat"})
-    price = c.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": 9900,
-            "recurring": {"interval": "month"},
-        }
-    )
+    price = advanced_seat_price(c)
     vat = c.v1.tax_rates.create(
         params={"display_name": "VAT", "percentage": 19, "inclusive": False, "country": "DE"}
     )

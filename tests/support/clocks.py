@@ -16,11 +16,10 @@ def advance(c: stripe.StripeClient, clock_id: str, to: int, *, timeout: float = 
         time.sleep(0.05)
 
 
-def seats_on_clock(c: stripe.StripeClient, at: int, quantity: int) -> tuple[str, str, str]:
-    """A customer on a new test clock at ``at`` (card ``pm_card_visa``) subscribed to ``quantity`` Advanced seats at
-    $99.00 a month: (clock, customer, subscription)."""
+def advanced_seat_price(c: stripe.StripeClient) -> stripe.Price:
+    """The reference customer's seat: a new "Advanced seat" product at USD 99.00 a month."""
     product = c.v1.products.create(params={"name": "Advanced seat"})
-    price = c.v1.prices.create(
+    return c.v1.prices.create(
         params={
             "product": product.id,
             "currency": "usd",
@@ -28,6 +27,12 @@ def seats_on_clock(c: stripe.StripeClient, at: int, quantity: int) -> tuple[str,
             "recurring": {"interval": "month"},
         }
     )
+
+
+def seats_on_clock(c: stripe.StripeClient, at: int, quantity: int) -> tuple[str, str, str]:
+    """A customer on a new test clock at ``at`` (card ``pm_card_visa``) subscribed to ``quantity`` Advanced seats at
+    $99.00 a month: (clock, customer, subscription)."""
+    price = advanced_seat_price(c)
     clock = c.v1.test_helpers.test_clocks.create(params={"frozen_time": at})
     cus = c.v1.customers.create(
         params={"test_clock": clock.id, "invoice_settings": {"default_payment_method": "pm_card_visa"}}
