@@ -227,7 +227,7 @@ def cancel_at_period_end(act: Act) -> None:
 
 def card_declines(act: Act) -> None:
     values = {"invoice_settings": {"default_payment_method": "pm_card_chargeDeclined"}}
-    update_customer(act.store, act.customer["id"], values, merge_metadata)
+    update_customer(act.store, act.wall_now, act.customer["id"], values, merge_metadata)
 
 
 def add_copilot(act: Act) -> None:

@@ -386,3 +386,83 @@ def test_refused_requests_write_nothing(tenant: Tenant, other_tenant: Tenant) ->
         assert (tenant.rows(), tenant.audit_rows(), other_tenant.rows(), other_tenant.audit_rows()) == before
     assert c.v1.customers.retrieve(cus).balance == -100
     assert [t.id for t in _txns(c, cus)] == [txn.id]
+
+
+def test_a_balance_set_on_the_customer_is_an_adjustment(tenant: Tenant) -> None:
+    """ "You may modify the value directly by using the update customer API"
+    (https://docs.stripe.com/api/customer_balance_transactions): the ledger still adds up to the balance."""
+    c = tenant.client
+    cus = c.v1.customers.create(params={"name": "Acme", "balance": -300})
+    [made] = _txns(c, cus.id)
+    # The customer has no currency yet: the transaction has none either.
+    assert (made.type, made.amount, made.ending_balance, made.currency) == ("adjustment", -300, -300, None)
+    assert made.created == cus.created
+
+    c.v1.invoice_items.create(params={"customer": cus.id, "amount": 1000, "currency": "eur"})
+    draft = c.v1.invoices.create(params={"customer": cus.id, "pending_invoice_items_behavior": "include"})
+    inv = c.v1.invoices.finalize_invoice(draft.id)
+    assert (inv.starting_balance, inv.ending_balance, inv.amount_due) == (-300, 0, 700)
+    # The first invoice that uses the balance fixes the customer's currency, in the same customer.updated event.
+    after = c.v1.customers.retrieve(cus.id)
+    assert (after.balance, after.currency) == (0, "eur")
+    updated = c.v1.events.list(params={"type": "customer.updated", "limit": 1}).data[0]
+    assert updated.data.previous_attributes is not None
+    assert updated.data.previous_attributes.to_dict() == {"balance": -300, "currency": None}
+
+    # From now on a direct change is an adjustment in the customer's currency, of the difference.
+    rows, audit = tenant.rows(), tenant.audit_rows()
+    c.v1.customers.update(cus.id, params={"balance": -1250})
+    # The transaction and the customer.updated event; the event's audit row and the transaction's.
+    assert (tenant.rows(), tenant.audit_rows()) == (rows + 2, audit + 2)
+    latest = _txns(c, cus.id)[0]
+    assert (latest.type, latest.amount, latest.ending_balance, latest.currency) == (
+        "adjustment",
+        -1250,
+        -1250,
+        "eur",
+    )
+    c.v1.customers.update(cus.id, params={"balance": 400})
+    assert (_txns(c, cus.id)[0].amount, _txns(c, cus.id)[0].ending_balance) == (1650, 400)
+    # Setting the same balance again, or changing something else, writes no transaction.
+    count = len(_txns(c, cus.id))
+    c.v1.customers.update(cus.id, params={"balance": 400, "name": "Acme GmbH"})
+    assert len(_txns(c, cus.id)) == count
+    _ledger_adds_up(c, cus.id)
+
+
+def test_a_balance_is_used_only_by_invoices_in_its_currency(tenant: Tenant) -> None:
+    """ "A CAD invoice doesn't apply a customer credit balance denominated in USD"
+    (https://stripe.com/docs/multi-currency-prices)."""
+    c = tenant.client
+    cus = c.v1.customers.create(params={"name": "Acme"}).id
+    c.v1.customers.balance_transactions.create(cus, params={"amount": -500, "currency": "usd"})
+    c.v1.invoice_items.create(params={"customer": cus, "amount": 2000, "currency": "cad"})
+    draft = c.v1.invoices.create(
+        params={"customer": cus, "currency": "cad", "pending_invoice_items_behavior": "include"}
+    )
+    assert (draft.currency, draft.starting_balance, draft.amount_due) == ("cad", 0, 2000)
+    cad = c.v1.invoices.finalize_invoice(draft.id)
+    assert (cad.starting_balance, cad.ending_balance, cad.amount_due) == (0, 0, 2000)
+    # The USD credit is untouched and no transaction traces the CAD invoice.
+    assert c.v1.customers.retrieve(cus).balance == -500
+    assert _txns(c, cus, invoice=cad.id) == []
+    # The preview of a USD invoice uses it.
+    c.v1.invoice_items.create(params={"customer": cus, "amount": 800, "currency": "usd"})
+    preview = c.v1.invoices.create_preview(params={"customer": cus, "currency": "usd"})
+    assert (preview.starting_balance, preview.amount_due) == (-500, 300)
+
+    # After payment, a credit note cannot put CAD on the USD balance; nothing is written.
+    paid = c.v1.invoices.pay(cad.id, params={"paid_out_of_band": True})
+    assert paid.status == "paid"
+    rows = tenant.rows()
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        c.v1.credit_notes.create(params={"invoice": cad.id, "amount": 500, "credit_amount": 500})
+    assert err.value.http_status == 400
+    assert err.value.param == "credit_amount"
+    assert "balance is in usd" in str(err.value.user_message)
+    assert tenant.rows() == rows
+    # Out of band is fine.
+    cn = c.v1.credit_notes.create(params={"invoice": cad.id, "amount": 500, "out_of_band_amount": 500})
+    assert (cn.currency, cn.customer_balance_transaction) == ("cad", None)
+    assert c.v1.customers.retrieve(cus).balance == -500
+    _ledger_adds_up(c, cus)

@@ -52,7 +52,7 @@ from . import (
 from . import change_requests as requests
 from .catalog import Namer, nested
 from .change_requests import ItemChange
-from .customers import get_customer
+from .customers import balance_in, get_customer
 from .errors import InvalidRequest, ResourceMissing
 from .ports import Doc, Index, PaymentProcessor, Store
 
@@ -436,7 +436,7 @@ def _invoice_now(plan: Plan) -> InvoiceDraft | None:
     lines = _lines(plan)
     facts = InvoiceFacts(
         currency=sub["currency"],
-        customer_balance=int(plan.customer.get("balance") or 0),
+        customer_balance=balance_in(plan.customer, sub["currency"]),
         period_start=min(line.period_start for line in lines),
         period_end=max(line.period_end for line in lines),
         lines=tuple(lines),

@@ -304,6 +304,14 @@ def _build(store: Store, wall_now: int, values: dict[str, Any], *, lock: bool) -
         raise InvalidRequest(
             "The invoice's customer is deleted; its balance cannot be credited.", param="credit_amount"
         )
+    own = customer.get("currency") if customer else None
+    if split.credit and own is not None and own != invoice["currency"]:
+        raise InvalidRequest(
+            f"The customer's balance is in {own}; a credit in {invoice['currency']} cannot be added to it. Use "
+            "refund_amount or out_of_band_amount for this invoice. Billfold keeps one balance per customer, in "
+            "the customer's currency.",
+            param="credit_amount",
+        )
     effective_at = values.get("effective_at")
     finalized = int(invoice["status_transitions"].get("finalized_at") or 0)
     if effective_at is not None and effective_at < finalized:
@@ -373,7 +381,10 @@ def preview(store: Store, wall_now: int, values: dict[str, Any]) -> Doc:
 def _balance_transaction(store: Store, customer: Doc, amount: int, cn: Doc, now: int) -> tuple[Doc, Doc]:
     """Move ``amount`` onto the customer's balance (negative: a credit), recorded as a balance transaction that
     traces the credit note and its invoice (type ``credit_note``, https://docs.stripe.com/api/customer_balance_transactions/object)."""
-    previous = {"balance": int(customer.get("balance") or 0)}
+    previous: Doc = {"balance": int(customer.get("balance") or 0)}
+    if customer.get("currency") is None:  # the first money on the balance fixes its currency
+        previous["currency"] = None
+        customer["currency"] = cn["currency"]
     txn = customer_balance.record(
         store,
         customer,

@@ -5,7 +5,13 @@ transactions" that "provides an audit trail" (https://docs.stripe.com/billing/cu
 the one place the balance moves: it changes ``customer["balance"]``, saves the customer and writes the
 transaction with the ``ending_balance`` it leaves, so the ledger and the balance cannot drift apart. Callers:
 adjustments made through the API (``create``), credit notes (``credit_notes``) and the balance an invoice takes
-when it is finalized (``invoicing.finalize``).
+when it is finalized (``invoicing.finalize``). A ``balance`` set directly on the customer ("You may modify the
+value directly by using the update customer API", https://docs.stripe.com/api/customer_balance_transactions) is
+an ``adjustment`` of the difference (``record_direct_change``).
+
+The balance is in the customer's currency: an invoice in another currency does not use it
+(``customers.balance_in``; "A CAD invoice doesn't apply a customer credit balance denominated in USD",
+https://stripe.com/docs/multi-currency-prices).
 
 Sign convention (https://docs.stripe.com/api/customer_balance_transactions/object): a negative ``amount`` is a
 credit for the customer (it lowers what the next invoice asks for), a positive one a debit. An invoice that uses
@@ -38,7 +44,7 @@ def transaction_index(txn: Doc) -> Index:
     return Index(
         customer=txn["customer"],
         parent=txn.get("invoice") or txn.get("credit_note"),
-        currency=txn["currency"],
+        currency=txn.get("currency"),
     )
 
 
@@ -61,6 +67,49 @@ def record(
     with ``previous_attributes={"balance": txn["ending_balance"] - txn["amount"]}``.
     """
     customer["balance"] = int(customer.get("balance") or 0) + amount
+    store.replace(customer, customer_index(customer))
+    return _write_transaction(
+        store,
+        customer,
+        amount,
+        type=type,
+        currency=currency,
+        now=now,
+        invoice=invoice,
+        credit_note=credit_note,
+        description=description,
+        metadata=metadata,
+    )
+
+
+def record_direct_change(store: Store, customer: Doc, previous_balance: int, now: int) -> Doc | None:
+    """The ledger entry of a ``balance`` set directly on the customer (create or update): an ``adjustment`` of the
+    difference, so the ledger still adds up to the balance. The caller saves the customer and writes its event.
+
+    Its currency is the customer's; a customer without one yet (no invoice, subscription or transaction so far)
+    gives a transaction without a currency, and the first invoice that uses the balance fixes the customer's
+    currency (``invoicing.finalize``)."""
+    amount = int(customer.get("balance") or 0) - previous_balance
+    if amount == 0:
+        return None
+    return _write_transaction(
+        store, customer, amount, type="adjustment", currency=customer.get("currency"), now=now
+    )
+
+
+def _write_transaction(
+    store: Store,
+    customer: Doc,
+    amount: int,
+    *,
+    type: str,
+    currency: str | None,
+    now: int,
+    invoice: str | None = None,
+    credit_note: str | None = None,
+    description: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Doc:
     txn: Doc = {
         "id": new_id(OBJECT),
         "object": OBJECT,
@@ -78,7 +127,6 @@ def record(
         "metadata": metadata or {},
         "type": type,
     }
-    store.replace(customer, customer_index(customer))
     store.insert(txn, transaction_index(txn), created=now)
     store.audit(
         f"{OBJECT}.created",

@@ -58,8 +58,19 @@ def customer_index(doc: Doc) -> Index:
     )
 
 
-def get_customer(store: Store, customer_id: str, *, param: str = "id", allow_deleted: bool = False) -> Doc:
-    doc = store.get("customer", customer_id)
+def balance_in(customer: Doc, currency: str) -> int:
+    """The part of the customer's balance an invoice in ``currency`` uses: all of it in the customer's currency,
+    none in another ("A CAD invoice doesn't apply a customer credit balance denominated in USD",
+    https://stripe.com/docs/multi-currency-prices). A customer without a currency yet has a balance set directly;
+    the first invoice takes it, and fixes the customer's currency when it is finalized."""
+    own = customer.get("currency")
+    return int(customer.get("balance") or 0) if own is None or own == currency else 0
+
+
+def get_customer(
+    store: Store, customer_id: str, *, param: str = "id", allow_deleted: bool = False, lock: bool = False
+) -> Doc:
+    doc = store.get("customer", customer_id, for_update=lock)
     if doc is None or (doc.get("deleted") and not allow_deleted):
         raise ResourceMissing("customer", customer_id, param=param)
     return doc
@@ -129,6 +140,9 @@ def create_customer(store: Store, now: int, values: dict[str, Any]) -> Doc:
     store.insert(doc, customer_index(doc), created=created)
     for t in tax_ids:
         store.insert(t, Index(customer=customer_id), created=created)
+    from . import customer_balance  # it imports this module
+
+    customer_balance.record_direct_change(store, doc, 0, created)
     store.record("customer.created", doc)
     return doc
 
@@ -139,8 +153,8 @@ def _invoice_prefix(customer_id: str) -> str:
     return "".join(ch for ch in customer_id[4:] if ch.isalnum())[-8:].upper()
 
 
-def update_customer(store: Store, customer_id: str, values: dict[str, Any], merge_meta: Any) -> Doc:
-    doc = get_customer(store, customer_id)
+def update_customer(store: Store, now: int, customer_id: str, values: dict[str, Any], merge_meta: Any) -> Doc:
+    doc = get_customer(store, customer_id, lock="balance" in values)  # the balance moves under the row lock
     before = dict(doc)
     for k in CUSTOMER_FIELDS:
         if k not in values:
@@ -156,6 +170,13 @@ def update_customer(store: Store, customer_id: str, values: dict[str, Any], merg
     previous = {k: before.get(k) for k in doc if before.get(k) != doc.get(k)}
     if previous:
         store.replace(doc, customer_index(doc))
+        if "balance" in previous:
+            from . import customer_balance  # they import this module
+            from .subscriptions import customer_now
+
+            customer_balance.record_direct_change(
+                store, doc, int(previous["balance"] or 0), customer_now(store, doc, now)
+            )
         store.record("customer.updated", doc, previous_attributes=previous)
     return doc
 

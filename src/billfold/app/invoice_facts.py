@@ -26,6 +26,7 @@ from billfold.core.pricing import BillingScheme, PriceSpec, Tier, TransformQuant
 from billfold.core.tax import TaxRate
 from billfold.ids import new_id
 
+from .customers import balance_in
 from .ports import Doc, Store
 
 ITEM_LINE_PREFIX = "il_ii_"
@@ -306,7 +307,7 @@ def draft_for_items(
     ends = [ii["period"]["end"] for ii in items] + ([usage_period[1]] if usage_period else [])
     facts = InvoiceFacts(
         currency=sub["currency"],
-        customer_balance=int(customer.get("balance") or 0),
+        customer_balance=balance_in(customer, sub["currency"]),
         period_start=min(starts),
         period_end=max(ends),
         lines=tuple(lines),
@@ -343,7 +344,7 @@ def draft_for_period(
         lines += usage_lines(store, sub, *usage_period)
     facts = InvoiceFacts(
         currency=sub["currency"],
-        customer_balance=int(customer.get("balance") or 0),
+        customer_balance=balance_in(customer, sub["currency"]),
         period_start=start,
         period_end=end,
         lines=tuple(lines),

@@ -17,6 +17,7 @@ from billfold.core import periods
 from billfold.core.invoice import InvoiceFacts, generate
 
 from . import customer_balance
+from .customers import balance_in
 from .errors import InvalidRequest
 from .invoice_documents import computed_fields
 from .invoice_facts import attached_items, discount_facts, item_lines, line_from_doc, line_item_id, tax_facts
@@ -44,7 +45,7 @@ def recompute_draft(store: Store, invoice: Doc) -> Doc:
     ]
     facts = InvoiceFacts(
         currency=invoice["currency"],
-        customer_balance=int(customer.get("balance") or 0),
+        customer_balance=balance_in(customer, invoice["currency"]),
         period_start=invoice["period_start"],
         period_end=invoice["period_end"],
         lines=tuple(lines),
@@ -116,7 +117,9 @@ def finalize(store: Store, doc: Doc, now: int) -> Doc:
     # balance is the one at finalization ("The invoice balance automatically applies toward the next invoice
     # finalized", https://docs.stripe.com/billing/customer/balance): a draft made before another invoice used the
     # credit, or before an adjustment, is computed again so a credit is never applied twice.
-    if metered or (customer and int(doc.get("starting_balance") or 0) != int(customer.get("balance") or 0)):
+    if metered or (
+        customer and int(doc.get("starting_balance") or 0) != balance_in(customer, doc["currency"])
+    ):
         refresh_draft(store, doc)
     prefix = customer.get("invoice_prefix") or "INV"
     doc["number"] = store.next_invoice_number(prefix, doc["id"])
@@ -128,7 +131,10 @@ def finalize(store: Store, doc: Doc, now: int) -> Doc:
     applied = int(doc.get("billfold_applied_balance") or 0)
     doc["ending_balance"] = int(doc.get("billfold_ending_balance") or 0)
     if customer and applied:
-        before = int(customer.get("balance") or 0)
+        previous: Doc = {"balance": int(customer.get("balance") or 0)}
+        if customer.get("currency") is None:  # a balance set directly before the customer had a currency
+            previous["currency"] = None
+            customer["currency"] = doc["currency"]
         # ``applied`` is what the balance added to the total (negative: a credit used), so the balance moves by
         # ``-applied`` = ending_balance - starting_balance: an ``applied_to_invoice`` transaction of +500 for a
         # 5.00 credit used (Stripe's sign: positive is a debit to the balance;
@@ -143,7 +149,7 @@ def finalize(store: Store, doc: Doc, now: int) -> Doc:
             invoice=doc["id"],
         )
         # The balance applied to the invoice is a change of the customer: its event and audit row.
-        store.record("customer.updated", customer, previous_attributes={"balance": before})
+        store.record("customer.updated", customer, previous_attributes=previous)
     if doc["collection_method"] == "send_invoice" and doc.get("due_date") is None:
         sub_id = ((doc.get("parent") or {}).get("subscription_details") or {}).get("subscription")
         sub = store.get("subscription", sub_id) if sub_id else None

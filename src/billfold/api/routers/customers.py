@@ -145,7 +145,7 @@ def update(ctx: Ctx, params: dict[str, Any], customer_id: str) -> Doc:
     values = given_values(p)
     if "default_source" in values:
         raise InvalidRequest("Sources are not supported; use payment methods.", param="default_source")
-    return uc.update_customer(ctx.store, customer_id, values, merge_metadata)
+    return uc.update_customer(ctx.store, ctx.clock.now(), customer_id, values, merge_metadata)
 
 
 @router.delete("/v1/customers/{customer_id}")
