@@ -352,6 +352,49 @@ def test_a_billing_cycle_reset_bills_usage_so_far_on_its_invoice(tenant: Tenant)
     assert [(line.quantity, line.amount) for line in renewal.lines.data if line.amount != 9900] == [(5, 495)]
 
 
+def test_a_schedule_phase_that_restarts_the_cycle_bills_usage_so_far(tenant: Tenant) -> None:
+    """A phase with ``billing_cycle_anchor=phase_start`` mid-period restarts the cycle like
+    ``billing_cycle_anchor=now``: the old cycle's usage is billed on the phase's invoice, not lost."""
+    c = tenant.client
+    shop = Shop(c)
+    clock, cus = shop.customer()
+    jan16 = T0 + 15 * DAY
+    schedule = c.v1.subscription_schedules.create(
+        params={
+            "customer": cus,
+            "start_date": T0,
+            "end_behavior": "release",
+            "phases": [
+                {"items": [{"price": shop.seats, "quantity": 1}, {"price": shop.ai}], "end_date": jan16},
+                {
+                    "items": [{"price": shop.seats, "quantity": 2}, {"price": shop.ai}],
+                    "billing_cycle_anchor": "phase_start",
+                    "duration": {"interval": "month", "interval_count": 2},
+                },
+            ],
+        }
+    )
+    sub = str(schedule.subscription)
+    advance(c, clock, T0 + 3 * DAY)
+    shop.resolved(cus, T0 + 2 * DAY, "before-phase", value=40)
+    advance(c, clock, jan16)
+    reset = _invoices(c, sub)[-1]
+    assert reset.billing_reason == "subscription_update"
+    # -$99.00 × 16/31 unused (-$51.10), the 40 resolutions of the old cycle ($39.60), two seats for the new
+    # month ($198.00).
+    assert sorted(line.amount for line in reset.lines.data) == [-5110, 3960, 19800]
+    usage = next(line for line in reset.lines.data if line.amount == 3960)
+    assert (usage.quantity, usage.period.start, usage.period.end) == (40, T0, jan16 - 1)
+    assert reset.status == "paid" and reset.amount_paid == 19800 + 3960 - 5110
+    # The next renewal bills only the usage after the phase started.
+    advance(c, clock, jan16 + 2 * DAY)
+    shop.resolved(cus, jan16 + DAY, "after-phase", value=5)
+    advance(c, clock, jan16 + 31 * DAY + 2 * 3600)
+    renewal = _invoices(c, sub)[-1]
+    assert renewal.billing_reason == "subscription_cycle"
+    assert sorted((line.quantity, line.amount) for line in renewal.lines.data) == [(2, 19800), (5, 495)]
+
+
 def test_usage_reversed_after_its_invoice_was_finalized_is_credited_on_the_next(tenant: Tenant) -> None:
     """The reference customer's outcome reversal: a resolution reopened within 24 hours must not be billed — or, if
     its period was already invoiced, is credited on the next invoice (a Billfold extension; Stripe bills it)."""
@@ -441,3 +484,72 @@ def test_a_reversal_credits_what_was_paid_after_discounts_on_a_count_meter(tenan
     credit = c.v1.invoice_items.retrieve(adjustment["billfold_credits"][0])
     # One handoff of the ten: $0.99 less its 50% = $0.495, rounded half away from zero: $0.50 back.
     assert (credit.amount, credit.quantity, credit.discountable) == (-50, 1, False)
+
+
+def test_a_reversal_on_a_last_meter_credits_the_drop_to_the_value_before(tenant: Tenant) -> None:
+    """A ``last`` meter bills the last value reported in the period. Canceling that event after the invoice was
+    finalized leaves the value reported before it: the credit is the price of the difference."""
+    c = tenant.client
+    meter = c.v1.billing.meters.create(
+        params={
+            "display_name": "Connected inboxes",
+            "event_name": "inboxes",
+            "default_aggregation": {"formula": "last"},
+        }
+    )
+    product = c.v1.products.create(params={"name": "Connected inboxes"})
+    price = c.v1.prices.create(
+        params={
+            "product": product.id,
+            "currency": "usd",
+            "unit_amount": 500,
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
+        }
+    )
+    clock_id = c.v1.test_helpers.test_clocks.create(params={"frozen_time": T0}).id
+    cus_id = c.v1.customers.create(
+        params={"test_clock": clock_id, "invoice_settings": {"default_payment_method": "pm_card_visa"}}
+    ).id
+    sub = c.v1.subscriptions.create(params={"customer": cus_id, "items": [{"price": price.id}]})
+    advance(c, clock_id, FEB1 - 3600)
+
+    def report(identifier: str, value: int, at: int) -> None:
+        c.v1.billing.meter_events.create(
+            params={
+                "event_name": "inboxes",
+                "payload": {"stripe_customer_id": cus_id, "value": str(value)},
+                "timestamp": at,
+                "identifier": identifier,
+            }
+        )
+
+    report("jan-10", 12, T0 + 9 * DAY)
+    report("jan-20", 4, T0 + 19 * DAY)
+    report("jan-30", 7, T0 + 29 * DAY)
+    advance(c, clock_id, FEB1 + 2 * 3600)
+    february = _invoices(c, sub.id)[-1]
+    assert (february.status, february.total) == ("paid", 3500)  # the last value, 7 × $5.00
+
+    # Canceling an event that was not the last one changes nothing that was billed.
+    earlier = c.v1.billing.meter_event_adjustments.create(
+        params={"event_name": "inboxes", "type": "cancel", "cancel": {"identifier": "jan-10"}}
+    )
+    assert earlier["billfold_credits"] == []
+    # Canceling the last one: the value before it was 4, so 3 inboxes × $5.00 come back.
+    last = c.v1.billing.meter_event_adjustments.create(
+        params={"event_name": "inboxes", "type": "cancel", "cancel": {"identifier": "jan-30"}}
+    )
+    [credit_id] = last["billfold_credits"]
+    credit = c.v1.invoice_items.retrieve(credit_id)
+    assert (credit.amount, credit.quantity) == (-1500, 3)
+    assert credit["billfold_reversal"]["invoice"] == february.id
+    # Canceling the value before it too: down to nothing left in the period, 4 more × $5.00.
+    again = c.v1.billing.meter_event_adjustments.create(
+        params={"event_name": "inboxes", "type": "cancel", "cancel": {"identifier": "jan-20"}}
+    )
+    assert [c.v1.invoice_items.retrieve(i).amount for i in again["billfold_credits"]] == [-2000]
+    # The next invoice collects both credits, next to February's usage line (nothing reported: $0.00).
+    advance(c, clock_id, MAR1 + 2 * 3600)
+    march = _invoices(c, sub.id)[-1]
+    assert sorted(line.amount for line in march.lines.data) == [-2000, -1500, 0]
+    assert march.total == -3500 and march.ending_balance == -3500

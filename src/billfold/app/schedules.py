@@ -16,7 +16,17 @@ from typing import Any
 from billfold.core import periods
 from billfold.ids import new_id
 
-from . import billing, changes, dunning, invoice_documents, invoice_facts, invoicing, lifecycle, subscriptions
+from . import (
+    billing,
+    changes,
+    dunning,
+    invoice_documents,
+    invoice_facts,
+    invoicing,
+    lifecycle,
+    subscriptions,
+    usage_items,
+)
 from .customers import get_customer
 from .errors import BillfoldError, InvalidRequest, ResourceMissing
 from .metadata import merge_metadata
@@ -353,6 +363,8 @@ def apply_phase(
             mode = "create_prorations" if reset else behavior
             changes.change_items(store, at, sub["id"], item_changes, mode, at, processor)
             sub = subscriptions.get_subscription(store, sub["id"], for_update=True)
+        if reset:  # the metered items' usage of the old cycle, in arrears, as a billing-cycle reset bills it
+            _bill_usage_so_far(store, sub, start, at)
     before = copy.deepcopy(sub)
     _sync_items(store, sub, phase, at)
     _sync_settings(store, doc, sub, phase, at)
@@ -369,6 +381,18 @@ def apply_phase(
     if previous:
         subscriptions.save(store, sub, previous=previous)
     return sub
+
+
+def _bill_usage_so_far(store: Store, sub: Doc, start: int, at: int) -> None:
+    """Pending invoice items for the metered items' usage over [start, at): the restarted cycle's invoice collects
+    them (``_invoice_new_period``), and the new cycle counts usage from ``at``."""
+    for item in sub["items"]["data"]:
+        if not invoice_facts.is_metered(item["price"]):
+            continue
+        used = usage_items.usage_item(store, sub, item, start, at, at)
+        if used is not None:
+            store.insert(used, changes.item_index(used), created=at)
+            store.record("invoiceitem.created", used)
 
 
 def _item_changes(sub: Doc, phase: Doc) -> list[dict[str, Any]]:

@@ -9,8 +9,9 @@ it was; Billfold instead adds a pending credit invoice item for the subscription
 The credit is what the reversed units added to the billed line: ``rate(q) - rate(q - v)`` for the line's billed
 quantity ``q`` (less the units reversed from it before) and the event's ``v`` units (1 for a ``count`` meter) — for
 a graduated price, the top tiers' units; for a volume price, the whole line repriced. The line's own discounts
-apply in the same proportion, and its tax rates go with the credit. A ``last`` meter's reversal is not credited
-(the last value is not a sum of events).
+apply in the same proportion, and its tax rates go with the credit. For a ``last`` meter the reversed units are
+the billed quantity less the period's last value without the canceled event; when that value is higher (the
+canceled event was lower than the one before it) nothing is credited, and nothing more is charged.
 """
 
 from __future__ import annotations
@@ -83,12 +84,18 @@ def _own_tax_rates(store: Store, invoice: Doc, line: Doc) -> list[Doc]:
 def credit_invoiced_usage(store: Store, event: MeterEvent, meter: Doc, now: int) -> list[Doc]:
     """Pending credit invoice items for a canceled event whose usage was already invoiced (stored and recorded)."""
     formula = (meter.get("default_aggregation") or {}).get("formula") or "sum"
-    if formula == "last":
-        return []
     credits = []
     for sub, invoice, line in _billed_lines(store, event, meter):
         billed = int(line["quantity"] or 0) - _reversed_before(store, sub["id"], line["id"])
-        units = min(billed, 1 if formula == "count" else event.value)
+        if formula == "last":
+            # The line's quantity is the last value reported; without the canceled event it is the value before.
+            period = line["lineage"]["period"]
+            now_last, _ = invoice_facts.usage(
+                store, meter["id"], sub["customer"], period["start"], period["end"]
+            )
+            units = billed - now_last
+        else:
+            units = min(billed, 1 if formula == "count" else event.value)
         if units <= 0:
             continue
         price = store.get("price", line["lineage"]["price"]) or {}
