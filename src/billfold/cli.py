@@ -117,8 +117,8 @@ def settings_show(
     account_id = accounts.ensure_account(account)
     for name, setting in SETTINGS.items():
         stored = accounts.account_setting(account_id, name)
-        shown = f"{stored}" if stored is not None else f"{setting.default} (default)"
-        console.print(f"{name} = {shown}  [dim]# {setting.help}, {setting.low}-{setting.high}[/dim]")
+        shown = setting.show(stored) if stored is not None else f"{setting.show(setting.default)} (default)"
+        console.print(f"{name} = {shown}  [dim]# {setting.help}; {setting.allowed}[/dim]")
 
 
 @settings_app.command("set")
@@ -128,7 +128,7 @@ def settings_set(
     account: Annotated[str, typer.Option(help="Account (tenant) name.")] = "default",
 ) -> None:
     """Change one of the account's billing settings; it applies to what is scheduled from now on."""
-    from billfold.app.account_settings import parse
+    from billfold.app.account_settings import SETTINGS, parse
     from billfold.app.errors import InvalidRequest
     from billfold.main import build_runtime
 
@@ -140,7 +140,7 @@ def settings_set(
     accounts = build_runtime().services.accounts
     account_id = accounts.ensure_account(account)
     accounts.set_account_setting(account_id, name, parsed)
-    console.print(f"{name} = {parsed} for account {account} ({account_id})")
+    console.print(f"{name} = {SETTINGS[name].show(parsed)} for account {account} ({account_id})")
 
 
 @app.command()

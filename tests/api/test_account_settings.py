@@ -81,12 +81,35 @@ def test_the_settings_command(database_url: str, runtime: Runtime) -> None:
     shown = _billfold(database_url, "settings", "show", "--account", account)
     assert "invoice_finalization_grace_hours = 12" in shown.stdout
     assert "upcoming_invoice_notice_days = 3 (default)" in shown.stdout
+    assert "payment_retry_days = 3,5,7 (default)" in shown.stdout
+    assert "failed_payment_subscription_action = cancel (default)" in shown.stdout
+    # The dunning settings: a list of days and two choices.
+    for name, value in (
+        ("payment_retry_days", "2,4,8,16"),
+        ("failed_payment_subscription_action", "unpaid"),
+        ("failed_payment_invoice_action", "mark_uncollectible"),
+    ):
+        done = _billfold(database_url, "settings", "set", name, value, "--account", account)
+        assert done.returncode == 0, done.stderr + done.stdout
+    accounts = runtime.services.accounts
+    assert accounts.account_setting(account_id, "payment_retry_days") == [2, 4, 8, 16]
+    assert accounts.account_setting(account_id, "failed_payment_subscription_action") == "unpaid"
+    shown = _billfold(database_url, "settings", "show", "--account", account)
+    assert "payment_retry_days = 2,4,8,16" in shown.stdout
+    assert "failed_payment_invoice_action = mark_uncollectible" in shown.stdout
     # Refused values change nothing and say why.
     for name, value, why in (
         ("invoice_finalization_grace_hours", "73", "between 1 and 72"),
         ("invoice_finalization_grace_hours", "two", "whole number"),
         ("draft_window", "2", "Unknown setting"),
+        ("payment_retry_days", "5,3", "increasing"),
+        ("payment_retry_days", "0,3", "increasing days between 1 and 60"),
+        ("payment_retry_days", "1,2,3,4,5,6,7,8,9", "1 to 8 retries"),
+        ("payment_retry_days", "3;5", "separated by commas"),
+        ("failed_payment_subscription_action", "delete", "one of cancel, unpaid, past_due"),
     ):
         bad = _billfold(database_url, "settings", "set", name, value, "--account", account)
         assert bad.returncode == 2 and why in bad.stdout, bad.stdout
     assert runtime.services.accounts.account_setting(account_id, "invoice_finalization_grace_hours") == 12
+    assert accounts.account_setting(account_id, "payment_retry_days") == [2, 4, 8, 16]
+    assert accounts.account_setting(account_id, "failed_payment_subscription_action") == "unpaid"

@@ -10,10 +10,9 @@ when Stripe has exhausted all payment retry attempts".
 
 from __future__ import annotations
 
-import pytest
 import stripe
 
-from billfold.app import dunning
+from billfold.main import Runtime
 from tests.conftest import Tenant
 from tests.scenarios.lifecycle_support import (
     DAY,
@@ -133,11 +132,12 @@ def test_every_retry_fails_and_the_subscription_is_canceled(tenant: Tenant) -> N
     assert len(invoices_of(c, sub_id)) == 2
 
 
-def test_final_actions_unpaid_and_uncollectible(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The other settings: mark the subscription ``unpaid`` and the invoice ``uncollectible``. An unpaid
-    subscription keeps renewing, but its invoices stay drafts that are not finalized or charged."""
-    monkeypatch.setattr(dunning, "FINAL_SUBSCRIPTION_ACTION", "unpaid")
-    monkeypatch.setattr(dunning, "FINAL_INVOICE_ACTION", "mark_uncollectible")
+def test_final_actions_unpaid_and_uncollectible(tenant: Tenant, runtime: Runtime) -> None:
+    """The other settings of the account: mark the subscription ``unpaid`` and the invoice ``uncollectible``. An
+    unpaid subscription keeps renewing, but its invoices stay drafts that are not finalized or charged."""
+    accounts = runtime.services.accounts
+    accounts.set_account_setting(tenant.account_id, "failed_payment_subscription_action", "unpaid")
+    accounts.set_account_setting(tenant.account_id, "failed_payment_invoice_action", "mark_uncollectible")
     c = tenant.client
     clock, _, sub_id, renewal = _past_due_renewal(c)
     seen = billing_events(c)
@@ -164,8 +164,10 @@ def test_final_actions_unpaid_and_uncollectible(tenant: Tenant, monkeypatch: pyt
     assert c.v1.subscriptions.retrieve(sub_id).status == "unpaid"
 
 
-def test_final_action_leave_past_due(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dunning, "FINAL_SUBSCRIPTION_ACTION", "past_due")
+def test_final_action_leave_past_due(tenant: Tenant, runtime: Runtime) -> None:
+    runtime.services.accounts.set_account_setting(
+        tenant.account_id, "failed_payment_subscription_action", "past_due"
+    )
     c = tenant.client
     clock, _, sub_id, renewal = _past_due_renewal(c)
     advance(c, clock, FAILED_AT + 7 * DAY + 60)
@@ -228,3 +230,29 @@ def test_a_declined_always_invoice_upgrade_puts_the_subscription_past_due(tenant
     # Charged like any automatic payment: the decline starts dunning.
     assert updated.status == "past_due"
     assert invoice.next_payment_attempt == invoice.status_transitions.finalized_at + 3 * DAY
+
+
+def test_an_accounts_own_retry_schedule(tenant: Tenant, other_tenant: Tenant, runtime: Runtime) -> None:
+    """``payment_retry_days`` per account: retries 1 and 2 days after the first failure here, the default 3, 5 and
+    7 days for another account. An invoice already in dunning keeps the schedule it started with."""
+    accounts = runtime.services.accounts
+    accounts.set_account_setting(tenant.account_id, "payment_retry_days", [1, 2])
+    c = tenant.client
+    clock, _, sub_id, renewal = _past_due_renewal(c)
+    assert renewal.next_payment_attempt == FAILED_AT + 1 * DAY
+    # A change of the setting now applies to dunning that starts later, not to this invoice.
+    accounts.set_account_setting(tenant.account_id, "payment_retry_days", [10, 20, 30])
+    advance(c, clock, FAILED_AT + 1 * DAY + 60)
+    renewal = c.v1.invoices.retrieve(renewal.id)
+    assert (renewal.attempt_count, renewal.next_payment_attempt) == (2, FAILED_AT + 2 * DAY)
+    advance(c, clock, FAILED_AT + 2 * DAY + 60)
+    renewal = c.v1.invoices.retrieve(renewal.id)
+    # Three attempts in all, then the default final actions: the invoice left open, the subscription canceled.
+    assert (renewal.status, renewal.attempt_count, renewal.next_payment_attempt) == ("open", 3, None)
+    sub = c.v1.subscriptions.retrieve(sub_id)
+    assert (sub.status, sub.ended_at) == ("canceled", FAILED_AT + 2 * DAY)
+
+    o = other_tenant.client
+    _, _, other_sub, other_renewal = _past_due_renewal(o)
+    assert other_renewal.next_payment_attempt == FAILED_AT + 3 * DAY
+    assert o.v1.subscriptions.retrieve(other_sub).status == "past_due"

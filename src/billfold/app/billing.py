@@ -379,19 +379,22 @@ def collect(store: Store, invoice: Doc, at: int, processor: PaymentProcessor) ->
 
 
 def payment_failed(store: Store, invoice: Doc, at: int, *, automatic: bool) -> None:
-    exhausted = dunning.record_failure(invoice, at, automatic=automatic)
+    exhausted = dunning.record_failure(
+        invoice, at, automatic=automatic, retry_days=account_settings.payment_retry_days(store)
+    )
     invoicing.save(store, invoice, None)
     sub = subscription_of(store, invoice)
     if sub is not None and sub["status"] == "active" and automatic:
         set_status(store, sub, "past_due")
     if not exhausted:
         return
-    if dunning.FINAL_INVOICE_ACTION == "mark_uncollectible":
+    if account_settings.failed_payment_invoice_action(store) == "mark_uncollectible":
         invoicing.mark_uncollectible(store, invoice, at)
     if sub is not None and sub["status"] == "past_due":
-        if dunning.FINAL_SUBSCRIPTION_ACTION == "cancel":
+        final = account_settings.failed_payment_subscription_action(store)
+        if final == "cancel":
             cancel(store, sub, at, reason="payment_failed")
-        elif dunning.FINAL_SUBSCRIPTION_ACTION == "unpaid":
+        elif final == "unpaid":
             set_status(store, sub, "unpaid")
 
 

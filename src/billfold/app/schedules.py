@@ -17,6 +17,7 @@ from billfold.core import periods
 from billfold.ids import new_id
 
 from . import (
+    account_settings,
     billing,
     changes,
     dunning,
@@ -507,7 +508,8 @@ def _invoice_new_period(store: Store, sub: Doc, start: int, end: int, processor:
         if not result.succeeded:
             # Dunning, as for a renewal (billing.payment_failed), on the caller's copy of the subscription, which
             # the caller saves: retries from now, and the subscription past_due until the invoice is paid.
-            dunning.record_failure(invoice, start, automatic=True)
+            retry_days = account_settings.payment_retry_days(store)
+            dunning.record_failure(invoice, start, automatic=True, retry_days=retry_days)
             invoicing.save(store, invoice, None)
             if sub["status"] == "active":
                 sub["status"] = "past_due"
