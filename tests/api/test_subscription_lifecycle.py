@@ -306,4 +306,8 @@ def test_send_invoice_renewals_are_due_after_days_until_due_and_not_charged(tena
         9900,
     )
     assert renewal.next_payment_attempt is None
-    assert c.v1.subscriptions.retrieve(sub.id).status == "active"
+    # Nothing was charged; the first invoice, unpaid at its due date (Jan 15), made the subscription past_due
+    # ("If subscription collection_method=send_invoice it becomes past_due when its invoice is not paid by the due
+    # date", https://docs.stripe.com/api/subscriptions/object#subscription_object-status).
+    assert c.v1.subscriptions.retrieve(sub.id).status == "past_due"
+    assert c.v1.invoices.retrieve(first.id).status == "open"

@@ -256,3 +256,47 @@ def test_an_accounts_own_retry_schedule(tenant: Tenant, other_tenant: Tenant, ru
     _, _, other_sub, other_renewal = _past_due_renewal(o)
     assert other_renewal.next_payment_attempt == FAILED_AT + 3 * DAY
     assert o.v1.subscriptions.retrieve(other_sub).status == "past_due"
+
+
+def test_a_send_invoice_subscription_goes_past_due_at_the_due_date(tenant: Tenant) -> None:
+    """ "If subscription collection_method=send_invoice it becomes past_due when its invoice is not paid by the due
+    date" (https://docs.stripe.com/api/subscriptions/object#subscription_object-status)."""
+    c = tenant.client
+    clock, cus = customer_on_clock(c, JAN1, payment_method=None)
+    price = monthly_price(c, 9900)
+    sub = c.v1.subscriptions.create(
+        params={
+            "customer": cus,
+            "items": [{"price": price, "quantity": 2}],
+            "collection_method": "send_invoice",
+            "days_until_due": 10,
+        }
+    )
+    first = c.v1.invoices.retrieve(str(sub.latest_invoice))
+    assert (sub.status, first.status, first.due_date) == ("active", "open", JAN1 + 10 * DAY)
+    seen = billing_events(c)
+    advance(c, clock, JAN1 + 10 * DAY - 60)  # not yet due
+    assert c.v1.subscriptions.retrieve(sub.id).status == "active"
+    assert events_since(c, seen) == []
+    advance(c, clock, JAN1 + 10 * DAY + 60)
+    assert c.v1.subscriptions.retrieve(sub.id).status == "past_due"
+    assert events_since(c, seen) == ["invoice.overdue", "customer.subscription.updated"]
+    overdue = c.v1.events.list(params={"type": "invoice.overdue", "limit": 1}).data[0]
+    assert (overdue.data.object["id"], overdue.data.object["status"]) == (first.id, "open")
+    # Once only: advancing further writes nothing more for it.
+    before = tenant.rows()
+    advance(c, clock, JAN1 + 20 * DAY)
+    assert tenant.rows() == before + 2  # the clock's own advancing/ready events
+    # Paid (here out of band, as a bank transfer would be recorded): the subscription is active again.
+    paid = c.v1.invoices.pay(first.id, params={"paid_out_of_band": True})
+    assert paid.status == "paid"
+    assert c.v1.subscriptions.retrieve(sub.id).status == "active"
+    # An invoice paid before its due date never goes overdue.
+    advance(c, clock, FEB1 + DRAFT_WINDOW + 60)
+    february = invoices_of(c, sub.id)[-1]
+    assert (february.status, february.due_date) == ("open", FEB1 + DRAFT_WINDOW + 10 * DAY)
+    c.v1.invoices.pay(february.id, params={"paid_out_of_band": True})
+    seen = billing_events(c)
+    advance(c, clock, FEB1 + DRAFT_WINDOW + 11 * DAY)
+    assert events_since(c, seen) == []
+    assert c.v1.subscriptions.retrieve(sub.id).status == "active"

@@ -364,8 +364,22 @@ def invoice_due(store: Store, invoice: Doc, at: int, processor: PaymentProcessor
             invoicing.mark_uncollectible(store, invoice, at)
         elif invoice["collection_method"] == "charge_automatically":
             collect(store, invoice, at, processor)
+    elif invoice["status"] == "open" and invoice["collection_method"] == "send_invoice":
+        overdue(store, invoice, at)
     elif invoice["status"] == "open" and invoice.get("next_payment_attempt"):
         collect(store, invoice, at, processor)
+
+
+def overdue(store: Store, invoice: Doc, at: int) -> None:
+    """A ``send_invoice`` invoice still open at its due date: ``invoice.overdue``, and its subscription goes
+    ``past_due`` ("If subscription collection_method=send_invoice it becomes past_due when its invoice is not paid
+    by the due date", https://docs.stripe.com/api/subscriptions/object#subscription_object-status). Paying it brings
+    the subscription back (``after_invoice_paid``)."""
+    invoice["billfold_overdue_at"] = at
+    invoicing.save(store, invoice, "invoice.overdue")
+    sub = subscription_of(store, invoice)
+    if sub is not None and sub["status"] == "active":
+        set_status(store, sub, "past_due")
 
 
 def collect(store: Store, invoice: Doc, at: int, processor: PaymentProcessor) -> ChargeResult:

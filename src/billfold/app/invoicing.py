@@ -72,7 +72,15 @@ def _public(values: Doc) -> Doc:
 
 
 def due_at(doc: Doc) -> int | None:
-    """When the worker must act on the invoice: finalize a draft after its window, or retry a failed payment."""
+    """When the worker must act on the invoice: finalize a draft after its window, retry a failed payment, or mark a
+    ``send_invoice`` invoice overdue at its due date."""
+    if (
+        doc["status"] == "open"
+        and doc["collection_method"] == "send_invoice"
+        and doc.get("due_date") is not None
+        and doc.get("billfold_overdue_at") is None
+    ):
+        return int(doc["due_date"])
     if not doc.get("auto_advance"):
         return None
     if doc["status"] == "draft":
