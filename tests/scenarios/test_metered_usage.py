@@ -114,6 +114,25 @@ class Shop:
         )
 
 
+def _metered(
+    c: stripe.StripeClient, name: str, event_name: str, formula: str, unit_amount: int
+) -> tuple[Any, str]:
+    """A meter with ``formula`` and a monthly metered price of ``unit_amount`` per unit on it."""
+    meter = c.v1.billing.meters.create(
+        params={"display_name": name, "event_name": event_name, "default_aggregation": {"formula": formula}}
+    )
+    product = c.v1.products.create(params={"name": name})
+    price = c.v1.prices.create(
+        params={
+            "product": product.id,
+            "currency": "usd",
+            "unit_amount": unit_amount,
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
+        }
+    )
+    return meter, price.id
+
+
 def _lines(invoice: Any) -> list[tuple[str, int, int, int, int]]:
     """(description, quantity, amount, period start, period end) of each line, in order."""
     return [
@@ -441,29 +460,14 @@ def test_usage_reversed_after_its_invoice_was_finalized_is_credited_on_the_next(
 
 def test_a_reversal_credits_what_was_paid_after_discounts_on_a_count_meter(tenant: Tenant) -> None:
     c = tenant.client
-    meter = c.v1.billing.meters.create(
-        params={
-            "display_name": "Handoffs",
-            "event_name": "handoff",
-            "default_aggregation": {"formula": "count"},
-        }
-    )
-    product = c.v1.products.create(params={"name": "Human handoffs"})
-    price = c.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": 99,
-            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
-        }
-    )
+    _, price = _metered(c, "Human handoffs", "handoff", "count", 99)
     coupon = c.v1.coupons.create(params={"percent_off": 50, "duration": "forever"})
     clock_id = c.v1.test_helpers.test_clocks.create(params={"frozen_time": T0}).id
     cus_id = c.v1.customers.create(
         params={"test_clock": clock_id, "invoice_settings": {"default_payment_method": "pm_card_visa"}}
     ).id
     sub = c.v1.subscriptions.create(
-        params={"customer": cus_id, "items": [{"price": price.id}], "discounts": [{"coupon": coupon.id}]}
+        params={"customer": cus_id, "items": [{"price": price}], "discounts": [{"coupon": coupon.id}]}
     )
     advance(c, clock_id, FEB1 - 3600)
     for n in range(10):
@@ -490,27 +494,12 @@ def test_a_reversal_on_a_last_meter_credits_the_drop_to_the_value_before(tenant:
     """A ``last`` meter bills the last value reported in the period. Canceling that event after the invoice was
     finalized leaves the value reported before it: the credit is the price of the difference."""
     c = tenant.client
-    meter = c.v1.billing.meters.create(
-        params={
-            "display_name": "Connected inboxes",
-            "event_name": "inboxes",
-            "default_aggregation": {"formula": "last"},
-        }
-    )
-    product = c.v1.products.create(params={"name": "Connected inboxes"})
-    price = c.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": 500,
-            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
-        }
-    )
+    _, price = _metered(c, "Connected inboxes", "inboxes", "last", 500)
     clock_id = c.v1.test_helpers.test_clocks.create(params={"frozen_time": T0}).id
     cus_id = c.v1.customers.create(
         params={"test_clock": clock_id, "invoice_settings": {"default_payment_method": "pm_card_visa"}}
     ).id
-    sub = c.v1.subscriptions.create(params={"customer": cus_id, "items": [{"price": price.id}]})
+    sub = c.v1.subscriptions.create(params={"customer": cus_id, "items": [{"price": price}]})
     advance(c, clock_id, FEB1 - 3600)
 
     def report(identifier: str, value: int, at: int) -> None:

@@ -54,62 +54,23 @@ def record(
     amount: int,
     *,
     type: str,
-    currency: str,
-    now: int,
-    invoice: str | None = None,
-    credit_note: str | None = None,
-    description: str | None = None,
-    metadata: dict[str, str] | None = None,
-) -> Doc:
-    """Move ``amount`` onto the customer's balance and write the transaction that says so.
-
-    The caller holds the customer's row lock (``store.get(..., for_update=True)``) and writes ``customer.updated``
-    with ``previous_attributes={"balance": txn["ending_balance"] - txn["amount"]}``.
-    """
-    customer["balance"] = int(customer.get("balance") or 0) + amount
-    store.replace(customer, customer_index(customer))
-    return _write_transaction(
-        store,
-        customer,
-        amount,
-        type=type,
-        currency=currency,
-        now=now,
-        invoice=invoice,
-        credit_note=credit_note,
-        description=description,
-        metadata=metadata,
-    )
-
-
-def record_direct_change(store: Store, customer: Doc, previous_balance: int, now: int) -> Doc | None:
-    """The ledger entry of a ``balance`` set directly on the customer (create or update): an ``adjustment`` of the
-    difference, so the ledger still adds up to the balance. The caller saves the customer and writes its event.
-
-    Its currency is the customer's; a customer without one yet (no invoice, subscription or transaction so far)
-    gives a transaction without a currency, and the first invoice that uses the balance fixes the customer's
-    currency (``invoicing.finalize``)."""
-    amount = int(customer.get("balance") or 0) - previous_balance
-    if amount == 0:
-        return None
-    return _write_transaction(
-        store, customer, amount, type="adjustment", currency=customer.get("currency"), now=now
-    )
-
-
-def _write_transaction(
-    store: Store,
-    customer: Doc,
-    amount: int,
-    *,
-    type: str,
     currency: str | None,
     now: int,
     invoice: str | None = None,
     credit_note: str | None = None,
     description: str | None = None,
     metadata: dict[str, str] | None = None,
+    balance_already_set: bool = False,
 ) -> Doc:
+    """Move ``amount`` onto the customer's balance and write the transaction that says so.
+
+    The caller holds the customer's row lock (``store.get(..., for_update=True)``) and writes ``customer.updated``
+    with ``previous_attributes={"balance": txn["ending_balance"] - txn["amount"]}``. ``balance_already_set``: the
+    caller has changed and saves the balance itself (``record_direct_change``); only the transaction is written.
+    """
+    if not balance_already_set:
+        customer["balance"] = int(customer.get("balance") or 0) + amount
+        store.replace(customer, customer_index(customer))
     txn: Doc = {
         "id": new_id(OBJECT),
         "object": OBJECT,
@@ -135,6 +96,27 @@ def _write_transaction(
         {"customer": customer["id"], "type": type, "amount": amount, "ending_balance": customer["balance"]},
     )
     return txn
+
+
+def record_direct_change(store: Store, customer: Doc, previous_balance: int, now: int) -> Doc | None:
+    """The ledger entry of a ``balance`` set directly on the customer (create or update): an ``adjustment`` of the
+    difference, so the ledger still adds up to the balance. The caller saves the customer and writes its event.
+
+    Its currency is the customer's; a customer without one yet (no invoice, subscription or transaction so far)
+    gives a transaction without a currency, and the first invoice that uses the balance fixes the customer's
+    currency (``invoicing.finalize``)."""
+    amount = int(customer.get("balance") or 0) - previous_balance
+    if amount == 0:
+        return None
+    return record(
+        store,
+        customer,
+        amount,
+        type="adjustment",
+        currency=customer.get("currency"),
+        now=now,
+        balance_already_set=True,
+    )
 
 
 # -- the API's use cases ------------------------------------------------------------------------------------------
