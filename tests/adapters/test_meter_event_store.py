@@ -8,22 +8,9 @@ import secrets
 
 import pytest
 
-from billfold.adapters.clock import FixedClock
 from billfold.adapters.db.store import SqlUnitOfWork
 from billfold.app.ports import MeterEvent, Scope
-from billfold.main import Runtime
-
-T0 = 1_700_000_000
-
-
-@pytest.fixture
-def uow(runtime: Runtime) -> SqlUnitOfWork:
-    return SqlUnitOfWork(runtime.engine, FixedClock(T0))
-
-
-@pytest.fixture
-def scope() -> Scope:
-    return Scope(account_id="acct_" + secrets.token_hex(6), livemode=False)
+from tests.adapters.conftest import T0  # the instant of the shared ``uow`` fixture
 
 
 def _event(ident: str, ts: int, value: int, customer: str = "cus_a", name: str = "calls") -> MeterEvent:

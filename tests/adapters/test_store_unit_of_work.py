@@ -15,28 +15,16 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from billfold.adapters.clock import FixedClock
 from billfold.adapters.db.schema import audit_log, objects
 from billfold.adapters.db.store import SqlUnitOfWork
 from billfold.app.ports import Doc, Index, ListQuery, Scope
 from billfold.main import Runtime
+from tests.adapters.conftest import T0  # the instant of the shared ``uow`` fixture
 from tests.conftest import TEST_DB
-
-T0 = 1_700_000_000
 
 
 class Boom(Exception):
     pass
-
-
-@pytest.fixture
-def uow(runtime: Runtime) -> SqlUnitOfWork:
-    return SqlUnitOfWork(runtime.engine, FixedClock(T0))
-
-
-@pytest.fixture
-def scope() -> Scope:
-    return Scope(account_id="acct_" + secrets.token_hex(6), livemode=False, actor="test")
 
 
 def _doc(object_type: str = "invoice", **fields: object) -> Doc:
