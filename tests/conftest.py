@@ -23,9 +23,11 @@ import uvicorn
 from sqlalchemy import Engine, func, select
 
 from billfold.adapters.db.schema import audit_log, objects
+from billfold.adapters.email.smtp import SmtpMailer
 from billfold.api.app import create_app
 from billfold.main import Runtime, build_runtime
 from tests.support import pg
+from tests.support.smtp import SmtpServer
 
 TEST_DB = os.environ.get("BILLFOLD_TEST_DB", "sqlite")
 
@@ -58,8 +60,17 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def runtime(database_url: str) -> Iterator[Runtime]:
-    rt = build_runtime(database_url)
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback; the test server's worker delivers e-mails to it."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def runtime(database_url: str, smtp_server: SmtpServer) -> Iterator[Runtime]:
+    rt = build_runtime(database_url, mailer=SmtpMailer("127.0.0.1", smtp_server.port))
     yield rt
     rt.engine.dispose()
 

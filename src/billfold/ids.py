@@ -45,6 +45,7 @@ PREFIXES: dict[str, str] = {
     "discount": "di",
     "customer_balance_transaction": "cbtxn",
     "billing.meter": "mtr",
+    "billfold.email": "email",
 }
 
 _EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z

@@ -14,10 +14,11 @@ from billfold.adapters.db.engine import make_engine
 from billfold.adapters.db.migrate import upgrade
 from billfold.adapters.db.scheduler import SqlScheduler
 from billfold.adapters.db.store import SqlUnitOfWork
+from billfold.adapters.email.smtp import mailer_from_env
 from billfold.adapters.processors.simulated import SimulatedProcessor
 from billfold.api.app import create_app
 from billfold.api.framework import Services
-from billfold.app.ports import Clock
+from billfold.app.ports import Clock, Mailer
 from billfold.worker.loop import Worker
 
 
@@ -33,14 +34,21 @@ class Runtime:
             SqlScheduler(self.engine),
             self.services.processor,
             self.services.clock,
+            self.services.mailer,
             interval=interval,
             per_transaction=per_transaction,
         )
 
 
 def build_runtime(
-    database_url: str | None = None, *, clock: Clock | None = None, migrate: bool = True
+    database_url: str | None = None,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    mailer: Mailer | None = None,
 ) -> Runtime:
+    """The application on one database. ``mailer``: where e-mails go; by default the SMTP server of
+    ``BILLFOLD_SMTP_URL`` (none configured: e-mails fail, saying so)."""
     engine = make_engine(database_url)
     if migrate:
         upgrade(engine)
@@ -51,6 +59,7 @@ def build_runtime(
         idempotency=SqlIdempotencyKeys(engine, clock),
         clock=clock,
         processor=SimulatedProcessor(),
+        mailer=mailer or mailer_from_env(),
     )
     return Runtime(engine=engine, services=services)
 

@@ -45,6 +45,9 @@ class OwnItems:
     def due_subscriptions(self, until: int, limit: int) -> list[DueItem]:
         return [DueItem(self.account_id, False, i) for i in self.ids[:limit]]
 
+    def due_emails(self, until: int, limit: int) -> list[DueItem]:
+        return []
+
 
 def _handler(store: Store, doc: Doc, at: int, processor: PaymentProcessor) -> None:
     doc["billfold_due_at"] = None
@@ -85,7 +88,9 @@ def _events(runtime: Runtime, account_id: str) -> Counter[str]:
 def _worker(runtime: Runtime, scheduler: OwnItems, per_transaction: int) -> Worker:
     uow = SqlUnitOfWork(runtime.engine, FixedClock(FAR))
     processor = runtime.services.processor
-    return Worker(uow, scheduler, processor, FixedClock(FAR), per_transaction=per_transaction)
+    return Worker(
+        uow, scheduler, processor, FixedClock(FAR), runtime.services.mailer, per_transaction=per_transaction
+    )
 
 
 def test_a_failing_item_rolls_back_alone(runtime: Runtime, handler: None) -> None:

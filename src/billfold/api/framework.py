@@ -24,6 +24,7 @@ from billfold.app.ports import (
     Clock,
     Doc,
     IdempotencyKeys,
+    Mailer,
     Page,
     PaymentProcessor,
     Scope,
@@ -47,6 +48,7 @@ class Services:
     idempotency: IdempotencyKeys
     clock: Clock
     processor: PaymentProcessor
+    mailer: Mailer
 
 
 @dataclass

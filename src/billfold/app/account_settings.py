@@ -13,6 +13,10 @@
   fails — ``cancel`` (default), ``unpaid`` or ``past_due`` for the subscription; ``leave_open`` (default) or
   ``mark_uncollectible`` for the invoice (Stripe's "manage failed payments" settings).
 
+- ``email_finalized_invoices``: ``on`` (default) e-mails a ``send_invoice`` invoice with ``auto_advance`` to its
+  customer when it is finalized (Stripe's "Email finalized invoices to customers" setting); ``off`` leaves sending
+  to ``POST /v1/invoices/{id}/send``.
+
 A setting applies to what is scheduled after it changes: an invoice already in dunning keeps the retry schedule it
 started with.
 """
@@ -123,6 +127,13 @@ SETTINGS = {
             "the invoice when the last retry fails",
             "leave_open|mark_uncollectible",
             _one_of("leave_open", "mark_uncollectible"),
+        ),
+        Setting(
+            "email_finalized_invoices",
+            "on",
+            "e-mail a send_invoice invoice to its customer when it is finalized automatically",
+            "on|off",
+            _one_of("on", "off"),
         ),
     )
 }

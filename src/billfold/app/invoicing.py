@@ -16,7 +16,7 @@ from __future__ import annotations
 from billfold.core import periods
 from billfold.core.invoice import InvoiceFacts, generate
 
-from . import customer_balance
+from . import customer_balance, emails
 from .customers import balance_in
 from .errors import InvalidRequest
 from .invoice_documents import computed_fields
@@ -116,7 +116,9 @@ def save(store: Store, doc: Doc, event: str | None) -> None:
 
 
 # -- lifecycle ---------------------------------------------------------------------------------------------------
-def finalize(store: Store, doc: Doc, now: int) -> Doc:
+def finalize(store: Store, doc: Doc, now: int, *, email: bool = True) -> Doc:
+    """Number the draft and make it ``open`` (``paid`` when nothing is due). ``email``: a ``send_invoice`` invoice
+    with ``auto_advance`` is then e-mailed to its customer (``emails.sends_finalized_invoices``)."""
     if doc["status"] != "draft":
         raise InvalidRequest(f"This invoice is already finalized (status {doc['status']}).", param="invoice")
     customer = store.get("customer", doc["customer"], for_update=True) or {}  # its balance changes
@@ -165,9 +167,14 @@ def finalize(store: Store, doc: Doc, now: int) -> Doc:
         if days is None:
             days = (sub or {}).get("days_until_due") or 30
         doc["due_date"] = now + int(days) * 86400
+    if customer:  # the customer's details are frozen on the invoice when it is finalized
+        doc["customer_email"] = customer.get("email")
+        doc["customer_name"] = customer.get("name")
     save(store, doc, "invoice.finalized")
     if doc["amount_due"] == 0:
         mark_paid(store, doc, now, out_of_band=False)
+    elif email and emails.sends_finalized_invoices(store, doc):
+        emails.invoice_sent(store, doc, now)
     return doc
 
 
@@ -258,8 +265,9 @@ def void(store: Store, doc: Doc, now: int) -> Doc:
 
 
 def send(store: Store, doc: Doc, now: int) -> Doc:
-    """Send a ``send_invoice`` invoice to the customer (https://docs.stripe.com/api/invoices/send): a draft is
-    finalized first. Billfold records ``invoice.sent``; e-mail delivery arrives with a later issue."""
+    """E-mail a ``send_invoice`` invoice to its customer (https://docs.stripe.com/api/invoices/send): a draft is
+    finalized first. The e-mail is queued with ``invoice.sent`` in this transaction and delivered by the worker
+    (app/emails.py). An invoice whose customer has no e-mail address is refused: it could not be delivered."""
     if doc["collection_method"] != "send_invoice":
         raise InvalidRequest(
             "You can only manually send an invoice if its collection method is 'send_invoice'.",
@@ -267,9 +275,15 @@ def send(store: Store, doc: Doc, now: int) -> Doc:
         )
     if doc["status"] == "void":
         raise InvalidRequest("This invoice is void and can't be sent.", param="invoice")
+    if emails.recipient(store, doc) is None:
+        raise InvalidRequest(
+            f"This invoice can't be sent: its customer {doc['customer']} has no email address. Set the customer's "
+            "`email` first (a finalized invoice keeps the address it had when it was finalized).",
+            param="customer",
+        )
     if doc["status"] == "draft":
-        finalize(store, doc, now)
-    store.record("invoice.sent", doc)
+        finalize(store, doc, now, email=False)
+    emails.invoice_sent(store, doc, now)
     return doc
 
 

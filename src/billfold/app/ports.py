@@ -212,6 +212,10 @@ class Scheduler(Protocol):
         """Subscriptions and invoices on no test clock whose next action is due, across accounts."""
         ...
 
+    def due_emails(self, until: int, limit: int) -> list[DueItem]:
+        """E-mails (``billfold.email``) waiting for a delivery attempt by ``until`` (wall time), oldest first."""
+        ...
+
 
 @dataclass(frozen=True)
 class ChargeResult:
@@ -238,3 +242,29 @@ class PaymentProcessor(Protocol):
     def refund(self, *, charge_id: str, amount: int, currency: str, idempotency_key: str) -> RefundResult:
         """Return ``amount`` of an earlier successful charge to the customer."""
         ...
+
+
+@dataclass(frozen=True)
+class EmailMessage:
+    """One message for the mail server. ``message_id`` stays the same on every attempt, so a receiver can tell a
+    second copy (delivery is at least once: a crash after the server took a message sends it again)."""
+
+    message_id: str
+    to: tuple[str, ...]
+    subject: str
+    text: str
+
+
+class MailError(Exception):
+    """The message was not delivered. ``permanent``: trying again cannot help (the server refused the recipient, or
+    no mail server is configured); otherwise a later attempt may succeed."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Mailer(Protocol):
+    """Hands messages to a mail server (adapters/email). Raises MailError when a message is not accepted."""
+
+    def send(self, message: EmailMessage) -> None: ...

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from billfold.app import due, test_clocks
-from billfold.app.ports import Clock, DueItem, PaymentProcessor, Scheduler, Scope, Store
+from billfold.app import due, emails, test_clocks
+from billfold.app.ports import Clock, DueItem, Mailer, MailError, PaymentProcessor, Scheduler, Scope, Store
 
 log = logging.getLogger("billfold.worker")
 
@@ -66,6 +66,7 @@ class Worker:
         scheduler: Scheduler,
         processor: PaymentProcessor,
         clock: Clock,
+        mailer: Mailer,
         *,
         interval: float = 0.2,
         batch: int = 500,
@@ -75,6 +76,7 @@ class Worker:
         self.scheduler = scheduler
         self.processor = processor
         self.clock = clock
+        self.mailer = mailer
         self.interval = interval
         self.batch = batch
         self.per_transaction = per_transaction
@@ -97,6 +99,32 @@ class Worker:
             except Exception:
                 log.exception("advancing test clock %s failed", item.object_id)
         done += self.bill_run(self.clock.now())
+        done += self.deliver_emails(self.clock.now())
+        return done
+
+    def deliver_emails(self, now: int) -> int:
+        """One delivery attempt for each e-mail due by ``now`` (app/emails.py): taken in one transaction, handed to
+        the mail server outside any, its outcome recorded in another. Returns how many attempts were made."""
+        done = 0
+        for item in self.scheduler.due_emails(now, self.batch):
+            scope = Scope(account_id=item.account_id, livemode=item.livemode, actor="worker")
+            try:
+                with self.uow(scope) as store:
+                    claimed = store.claim([(emails.OBJECT, item.object_id)])
+                    attempt = emails.start_attempt(store, item.object_id, now) if claimed else None
+                if attempt is None:
+                    continue
+                error: MailError | None = None
+                try:
+                    self.mailer.send(attempt.message)
+                except MailError as exc:
+                    error = exc
+                with self.uow(scope) as store:
+                    emails.finish_attempt(store, attempt, self.clock.now(), error)
+                done += 1
+            except Exception:
+                # Left ``sending``: the attempt is made again when its lease ends.
+                log.exception("delivering e-mail %s failed", item.object_id)
         return done
 
     def bill_run(self, now: int) -> int:

@@ -7,6 +7,7 @@ import heapq
 from sqlalchemy import Engine, select
 
 from billfold.app.due import DUE_TYPES
+from billfold.app.emails import OBJECT as EMAIL
 from billfold.app.ports import DueItem
 
 from .engine import READONLY
@@ -65,3 +66,20 @@ class SqlScheduler:
                 )
         merged = heapq.merge(*found, key=lambda row: row[:3])
         return [item for *_, item in list(merged)[:limit]]
+
+    def due_emails(self, until: int, limit: int) -> list[DueItem]:
+        """E-mails due for a delivery attempt by ``until`` (wall time), oldest due first (``ix_objects_due``)."""
+        stmt = (
+            select(_O.account_id, _O.livemode, _O.id)
+            .where(
+                _O.type == EMAIL,
+                _O.test_clock.is_(None),
+                _O.due_at.is_not(None),
+                _O.due_at <= until,
+                _O.deleted.is_(False),
+            )
+            .order_by(_O.due_at, _O.seq)
+            .limit(limit)
+        )
+        with self.engine.connect().execution_options(**{READONLY: True}) as conn:
+            return [DueItem(r.account_id, bool(r.livemode), r.id) for r in conn.execute(stmt)]

@@ -6,6 +6,7 @@ from . import (
     credit_notes,
     customer_balance_transactions,
     customers,
+    emails,
     events,
     invoice_items,
     invoices,
@@ -35,4 +36,5 @@ ROUTERS: list[StripeRouter] = [
     subscription_schedules.router,
     meters.router,
     customer_balance_transactions.router,
+    emails.router,
 ]

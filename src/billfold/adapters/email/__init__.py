@@ -1,0 +1,1 @@
+"""Mail delivery behind the ``Mailer`` port: an SMTP client (``smtp.py``)."""
