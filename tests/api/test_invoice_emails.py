@@ -33,28 +33,13 @@ from tests.scenarios.lifecycle_support import (
     expect_error,
     monthly_price,
 )
+from tests.support.emails import emails_of as _emails
+from tests.support.emails import settled_email as _settled
 from tests.support.smtp import SmtpServer
 
 
 def _address(kind: str = "ap") -> str:
     return f"{kind}-{secrets.token_hex(5)}@customer.example"
-
-
-def _emails(c: stripe.StripeClient, **filters: Any) -> list[Any]:
-    page = c.deserialize(c.raw_request("get", "/v1/billfold/emails", **filters), api_mode="V1")
-    return list(page.data)
-
-
-def _settled(c: stripe.StripeClient, invoice_id: str, timeout: float = 20) -> Any:
-    """The invoice's one e-mail once the worker's first attempt is over."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = _emails(c, invoice=invoice_id)
-        assert len(found) == 1, found
-        if found[0].attempts >= 1 and found[0].status != "sending":
-            return found[0]
-        assert time.monotonic() < deadline, f"no delivery attempt for {invoice_id}: {found[0]}"
-        time.sleep(0.05)
 
 
 def _open_invoice(c: stripe.StripeClient, email: str | None, **customer: Any) -> tuple[str, str]:

@@ -13,6 +13,7 @@ import stripe
 
 from tests.conftest import Tenant
 from tests.support.clocks import advance
+from tests.support.emails import settled_email
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 FEB1 = 1_769_904_000  # 2026-02-01T00:00:00Z
@@ -133,6 +134,9 @@ def test_send_invoice(tenant: Tenant) -> None:
     assert sent.status == "open" and sent.amount_due == 5000
     assert sent.due_date == sent.status_transitions.finalized_at + 14 * 86400
     assert [e.type for e in c.v1.events.list(params={"type": "invoice.sent"}).data] == ["invoice.sent"]
+    assert (
+        settled_email(c, inv.id).status == "sent"
+    )  # delivered by the worker (tests/api/test_invoice_emails.py)
 
     auto = c.v1.invoices.create(params={"customer": cus, "currency": "usd"})
     before = (tenant.rows(), tenant.audit_rows())

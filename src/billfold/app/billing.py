@@ -22,6 +22,7 @@ from . import (
     invoice_facts,
     invoice_items,
     invoicing,
+    pending_updates,
     subscriptions,
 )
 from .customers import customer_index, get_customer
@@ -173,6 +174,8 @@ def subscription_due(store: Store, sub: Doc, at: int, processor: PaymentProcesso
         expire_incomplete(store, sub, at)
     elif action == "expire_resumption":
         expire_resumption(store, sub, at)
+    elif action == "expire_pending_update":
+        pending_updates.discard(store, sub, at, expired=True)
     elif action == "resume_collection":
         previous = {"pause_collection": sub["pause_collection"]}
         sub["pause_collection"] = None
@@ -294,6 +297,9 @@ def cancel(
     cancellation: https://docs.stripe.com/api/subscriptions/cancel). ``previous``: earlier values of fields the
     caller changed in the same step, for the event's ``previous_attributes``."""
     previous = {**(previous or {}), "status": sub["status"]}
+    if sub.pop("billfold_pending_update", None):  # a change waiting for payment can't apply anymore
+        previous["pending_update"] = sub["pending_update"]
+        sub["pending_update"] = None
     sub["status"] = "canceled"
     sub["canceled_at"] = sub.get("canceled_at") or at
     sub["ended_at"] = at
@@ -420,6 +426,9 @@ def after_invoice_paid(store: Store, invoice: Doc, at: int) -> None:
     sub = subscription_of(store, invoice)
     if sub is None:
         return
+    if pending_updates.settles(sub, invoice):
+        pending_updates.apply(store, sub)
+        return
     resumption = sub.get("billfold_resumption")
     if sub["status"] == "paused" and resumption and resumption["invoice"] == invoice["id"]:
         sub.pop("billfold_resumption")
@@ -457,6 +466,11 @@ def after_invoice_closed(store: Store, invoice: Doc, at: int) -> None:
     ``/mark_uncollectible``). A resumption invoice marked uncollectible resumes its subscription; a voided one
     leaves it paused (POST /v1/subscriptions/{id}/resume documentation)."""
     sub = subscription_of(store, invoice)
+    if sub is not None and invoice["status"] == "void" and pending_updates.settles(sub, invoice):
+        pending_updates.discard(
+            store, sub, at, expired=False
+        )  # voiding the invoice cancels the pending update
+        return
     resumption = (sub or {}).get("billfold_resumption") or {}
     if sub is None or sub["status"] != "paused" or resumption.get("invoice") != invoice["id"]:
         return

@@ -46,6 +46,7 @@ from . import (
     invoice_facts,
     invoice_items,
     invoicing,
+    pending_updates,
     subscriptions,
     usage_items,
 )
@@ -492,10 +493,21 @@ def change_items(
     *,
     billing_cycle_anchor: str | dict[str, Any] | None = None,
     discounts: list[dict[str, Any]] | None = None,
+    payment_behavior: str = "allow_incomplete",
 ) -> Doc:
     """``POST /v1/subscriptions/{id}`` with ``items``, ``billing_cycle_anchor`` (``now``/``unchanged`` or
-    ``{type: ...}``) or ``discounts`` (``None`` leaves them, a list replaces them, ``[]`` clears)."""
+    ``{type: ...}``) or ``discounts`` (``None`` leaves them, a list replaces them, ``[]`` clears).
+
+    ``payment_behavior`` decides what a change that is invoiced at once does when its payment fails
+    (https://docs.stripe.com/api/subscriptions/update#update_subscription-payment_behavior):
+    ``allow_incomplete`` (default) keeps the change, the subscription goes ``past_due`` and dunning starts;
+    ``error_if_incomplete`` fails the request (402) and writes nothing; ``default_incomplete`` does not attempt
+    payment and the subscription goes ``past_due`` until the invoice is paid; ``pending_if_incomplete`` keeps the
+    change pending until the invoice is paid (app/pending_updates.py)."""
     stored = subscriptions.get_subscription(store, sub_id, for_update=True)
+    pending_updates.refuse_while_pending(stored)
+    if payment_behavior == "pending_if_incomplete":
+        pending_updates.check_request(stored, changes)
     customer = get_customer(store, stored["customer"])
     now = subscriptions.customer_now(store, customer, wall_now)
     plan = plan_change(
@@ -510,17 +522,16 @@ def change_items(
         name=nested(""),
     )
     sub = plan.sub
-    for d in plan.discounts:
-        doc = {k: v for k, v in d.items() if k != "coupon"}
-        store.insert(doc, Index(customer=d["customer"], parent=sub["id"]), created=now)
-    for item in plan.added:
-        store.insert(item, Index(parent=sub["id"], customer=sub["customer"]), created=now)
-    for item in plan.removed:
-        store.delete("subscription_item", item["id"])
+    from . import billing  # billing imports this module
+
+    pending = payment_behavior == "pending_if_incomplete"
+    if not pending:  # a pending update makes its items only once its invoice is paid (it has no discounts)
+        _store_new_objects(store, plan, now)
     for ii in plan.prorations:
         store.insert(ii, item_index(ii), created=now)
         store.record("invoiceitem.created", ii)
     draft = _invoice_now(plan)
+    invoice: Doc | None = None
     if draft is not None:
         invoice = invoice_documents.invoice_doc(
             store, draft, customer, sub, billing_reason="subscription_update", now=now
@@ -531,23 +542,51 @@ def change_items(
         mark_invoiced(store, plan.pending + plan.prorations, invoice["id"])
         invoicing.finalize(store, invoice, now)
         sub["latest_invoice"] = invoice["id"]
+    charge = (
+        invoice is not None
+        and invoice["status"] == "open"
+        and sub["collection_method"] == "charge_automatically"
+        and payment_behavior != "default_incomplete"
+    )
+    if (
+        charge
+        and invoice is not None
+        and payment_behavior in ("pending_if_incomplete", "error_if_incomplete")
+    ):
+        # Paid before the subscription changes: a decline fails the request (nothing is kept) or leaves the
+        # change pending.
+        result = invoicing.attempt_payment(store, invoice, now, processor)
+        if not result.succeeded:
+            if payment_behavior == "error_if_incomplete":
+                raise billing.first_payment_error(result)
+            return pending_updates.hold(store, stored, plan, invoice, now)
+        charge = False
+    if pending:
+        _store_new_objects(store, plan, now)
     previous: Doc = {"items": {"data": stored["items"]["data"]}}
     for key in ("billing_cycle_anchor", "discounts", "latest_invoice"):
         if stored.get(key) != sub.get(key):
             previous[key] = stored.get(key)
     subscriptions.save(store, sub, previous=previous)
-    if (
-        draft is not None
-        and invoice["status"] == "open"
-        and sub["collection_method"] == "charge_automatically"
-    ):
-        from . import billing  # billing imports this module
-
+    if invoice is not None and invoice["status"] == "open" and payment_behavior == "default_incomplete":
+        billing.set_status(store, sub, "past_due")  # until the invoice is paid (billing.after_invoice_paid)
+    if charge and invoice is not None:
         # Charged like any automatic payment, once the change is saved: a decline makes the subscription past_due
         # and starts dunning.
         billing.collect(store, invoice, now, processor)
         return subscriptions.get_subscription(store, sub["id"])
     return sub
+
+
+def _store_new_objects(store: Store, plan: Plan, now: int) -> None:
+    """The change's new discounts and items, and the end of its removed items."""
+    for d in plan.discounts:
+        doc = {k: v for k, v in d.items() if k != "coupon"}
+        store.insert(doc, Index(customer=d["customer"], parent=plan.sub["id"]), created=now)
+    for item in plan.added:
+        store.insert(item, Index(parent=plan.sub["id"], customer=plan.sub["customer"]), created=now)
+    for item in plan.removed:
+        store.delete("subscription_item", item["id"])
 
 
 def preview_invoice(store: Store, wall_now: int, sub_id: str, details: dict[str, Any]) -> Doc:

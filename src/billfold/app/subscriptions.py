@@ -40,6 +40,7 @@ INCOMPLETE_EXPIRY_SECONDS = 23 * 3600
 DUE_ACTION_ORDER = (
     "expire_incomplete",
     "expire_resumption",
+    "expire_pending_update",
     "cancel",
     "resume_collection",
     "trial_will_end",
@@ -103,6 +104,8 @@ def due_actions(sub: Doc, notice_seconds: int | None) -> list[tuple[int, str]]:
             out.append((int(resumption["expires_at"]), "expire_resumption"))
     else:
         start, end = period(sub)
+        if sub.get("billfold_pending_update"):
+            out.append((int(sub["pending_update"]["expires_at"]), "expire_pending_update"))
         pause = sub.get("pause_collection") or {}
         if pause.get("resumes_at"):
             out.append((int(pause["resumes_at"]), "resume_collection"))
@@ -366,6 +369,7 @@ def create_subscription(store: Store, wall_now: int, values: dict[str, Any]) -> 
         "livemode": store.scope.livemode,
         "metadata": values.get("metadata") or {},
         "pause_collection": None,
+        "pending_update": None,
         "schedule": values.get("schedule"),  # set by a schedule that starts this subscription
         "start_date": start,
         "status": "trialing" if trial_end is not None else "incomplete",

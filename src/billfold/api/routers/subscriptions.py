@@ -159,6 +159,10 @@ class PauseCollection(Params):
 
 class SubscriptionUpdate(Params):
     items: Annotated[list[ItemChange], Field(max_length=20)] | None = None
+    payment_behavior: (
+        Literal["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"]
+        | None
+    ) = None
     proration_behavior: Literal["always_invoice", "create_prorations", "none"] | None = None
     proration_date: int | None = None
     billing_cycle_anchor: Literal["now", "unchanged"] | AnchorParam | None = None
@@ -184,6 +188,17 @@ def update(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
     discounts = values.pop("discounts", None)
     behavior = values.pop("proration_behavior", None) or "create_prorations"
     proration_date = values.pop("proration_date", None)
+    payment_behavior = values.pop("payment_behavior", None) or "allow_incomplete"
+    if payment_behavior == "pending_if_incomplete":
+        # Only what a pending update can hold (https://docs.stripe.com/billing/subscriptions/pending-updates-reference)
+        other = sorted([*values, *(["discounts"] if change_discounts else [])])
+        if other or "trial_end" in values:
+            raise InvalidRequest(
+                "payment_behavior=pending_if_incomplete can only be used with items (price, quantity), "
+                f"proration_behavior, proration_date and billing_cycle_anchor; `{other[0]}` can't be part of a "
+                "pending update.",
+                param=other[0],
+            )
     trial_end = values.pop("trial_end", None)
     if proration_date is not None and not item_changes and _anchor_type(anchor) != "now":
         raise InvalidRequest("proration_date only applies to a change of items.", param="proration_date")
@@ -199,6 +214,7 @@ def update(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
             ctx.services.processor,
             billing_cycle_anchor=anchor,
             discounts=(discounts or []) if change_discounts else None,
+            payment_behavior=payment_behavior,
         )
     if values or (sub is None and trial_end is None):
         sub = uc.update_subscription(ctx.store, ctx.clock.now(), subscription_id, values)
