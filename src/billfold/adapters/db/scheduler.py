@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import heapq
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select
 
 from billfold.app.due import DUE_TYPES
 from billfold.app.emails import OBJECT as EMAIL
@@ -46,18 +47,7 @@ class SqlScheduler:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("SET LOCAL enable_sort = off")
             for rank, kind in enumerate(DUE_TYPES):
-                stmt = (
-                    select(_O.account_id, _O.livemode, _O.id, _O.due_at, _O.seq)
-                    .where(
-                        _O.type == kind,
-                        _O.test_clock.is_(None),
-                        _O.due_at.is_not(None),
-                        _O.due_at <= until,
-                        _O.deleted.is_(False),
-                    )
-                    .order_by(_O.due_at, _O.seq)
-                    .limit(limit)
-                )
+                stmt = _due_query(kind, until, limit)
                 found.append(
                     [
                         (int(r.due_at), rank, int(r.seq), DueItem(r.account_id, bool(r.livemode), r.id))
@@ -69,17 +59,24 @@ class SqlScheduler:
 
     def due_emails(self, until: int, limit: int) -> list[DueItem]:
         """E-mails due for a delivery attempt by ``until`` (wall time), oldest due first (``ix_objects_due``)."""
-        stmt = (
-            select(_O.account_id, _O.livemode, _O.id)
-            .where(
-                _O.type == EMAIL,
-                _O.test_clock.is_(None),
-                _O.due_at.is_not(None),
-                _O.due_at <= until,
-                _O.deleted.is_(False),
-            )
-            .order_by(_O.due_at, _O.seq)
-            .limit(limit)
-        )
         with self.engine.connect().execution_options(**{READONLY: True}) as conn:
-            return [DueItem(r.account_id, bool(r.livemode), r.id) for r in conn.execute(stmt)]
+            return [
+                DueItem(r.account_id, bool(r.livemode), r.id)
+                for r in conn.execute(_due_query(EMAIL, until, limit))
+            ]
+
+
+def _due_query(kind: str, until: int, limit: int) -> Select[Any]:
+    """The first ``limit`` objects of a type on no test clock due by ``until``: a range of ``ix_objects_due``."""
+    return (
+        select(_O.account_id, _O.livemode, _O.id, _O.due_at, _O.seq)
+        .where(
+            _O.type == kind,
+            _O.test_clock.is_(None),
+            _O.due_at.is_not(None),
+            _O.due_at <= until,
+            _O.deleted.is_(False),
+        )
+        .order_by(_O.due_at, _O.seq)
+        .limit(limit)
+    )
