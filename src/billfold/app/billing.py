@@ -467,9 +467,8 @@ def after_invoice_closed(store: Store, invoice: Doc, at: int) -> None:
     leaves it paused (POST /v1/subscriptions/{id}/resume documentation)."""
     sub = subscription_of(store, invoice)
     if sub is not None and invoice["status"] == "void" and pending_updates.settles(sub, invoice):
-        pending_updates.discard(
-            store, sub, at, expired=False
-        )  # voiding the invoice cancels the pending update
+        # Voiding the invoice of a pending update discards the update.
+        pending_updates.discard(store, sub, at, expired=False)
         return
     resumption = (sub or {}).get("billfold_resumption") or {}
     if sub is None or sub["status"] != "paused" or resumption.get("invoice") != invoice["id"]:

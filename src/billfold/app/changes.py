@@ -570,6 +570,11 @@ def change_items(
     subscriptions.save(store, sub, previous=previous)
     if invoice is not None and invoice["status"] == "open" and payment_behavior == "default_incomplete":
         billing.set_status(store, sub, "past_due")  # until the invoice is paid (billing.after_invoice_paid)
+    if invoice is not None and invoice["status"] == "paid":
+        # Paid before the change was saved (or at finalization): the subscription may come back, as after any
+        # payment.
+        billing.after_invoice_paid(store, invoice, now)
+        return subscriptions.get_subscription(store, sub["id"])
     if charge and invoice is not None:
         # Charged like any automatic payment, once the change is saved: a decline makes the subscription past_due
         # and starts dunning.
