@@ -23,10 +23,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import Engine, func, select
 
 from billfold.adapters.clock import FixedClock
+from billfold.adapters.db.codec import unpack
 from billfold.adapters.db.schema import billing_periods, objects
 from billfold.app import billing, catalog, customers, tax_rates
 from billfold.app.ports import Scope
@@ -173,7 +175,7 @@ def _docs(engine: Engine, account: str, object_type: str) -> list[dict[str, Any]
     o = objects.c
     stmt = select(o.doc).where(o.account_id == account, o.livemode.is_(False), o.type == object_type)
     with engine.connect() as conn:
-        return [dict(r.doc) for r in conn.execute(stmt)]
+        return [orjson.loads(unpack(r.doc)) for r in conn.execute(stmt)]
 
 
 def test_killed_workers_bill_every_period_exactly_once(crash_db: str, tmp_path: Path) -> None:

@@ -37,6 +37,14 @@ def dumps_json(value: Any) -> str:
         return json.dumps(value)
 
 
+def dump_doc(value: Any) -> bytes:
+    """A document as UTF-8 JSON bytes (what the store keeps in memory and ``codec.pack`` compresses)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(value).encode()
+
+
 def loads_json(raw: str | bytes) -> Any:
     try:
         return orjson.loads(raw)

@@ -19,8 +19,10 @@ class Sql:
 
     def __init__(self, postgres: bool) -> None:
         self.postgres = postgres
-        doc = "CAST(? AS json)" if postgres else "?"
-        self.doc_col = "doc::text" if postgres else "doc"
+        # ``objects.doc`` holds a document as codec.pack made it (bytes); audit data and payloads are JSON.
+        doc = "?"
+        json = "CAST(? AS json)" if postgres else "?"
+        self.doc_col = "doc"
         values = ", ".join(["?"] * (6 + len(INDEX_COLUMNS))) + f", {doc}"
         self.insert_object = self.q(f"INSERT INTO objects ({COLUMNS}) VALUES ({values})")
         self.insert_object_new = self.insert_object + " ON CONFLICT DO NOTHING"
@@ -44,7 +46,7 @@ class Sql:
         self.purge = self.q(f"DELETE FROM objects WHERE {SCOPE} AND id = ?")
         self.cursor_position = self.q(f"SELECT created, seq FROM objects WHERE {SCOPE} AND id = ?")
         self.insert_audit = self.q(
-            f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {doc})"
+            f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {json})"
         )
         self.claim_period = self.q(
             f"INSERT INTO billing_periods ({PERIOD_COLUMNS}) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
@@ -84,7 +86,7 @@ class Sql:
         )
         self.insert_meter_event = self.q(
             "INSERT INTO meter_events (account_id, livemode, identifier, event_name, customer, timestamp, value,"
-            f" created, canceled_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {doc}) ON CONFLICT DO NOTHING"
+            f" created, canceled_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {json}) ON CONFLICT DO NOTHING"
         )
         payload = "payload::text" if postgres else "payload"
         self.get_meter_event = self.q(
@@ -118,10 +120,9 @@ class Sql:
         rewrites the entries of every index on a column named in ``SET``, changed or not."""
         sql = self._updates.get(changed)
         if sql is None:
-            doc = "CAST(? AS json)" if self.postgres else "?"
             sets = "".join(f", {INDEX_COLUMNS[i]} = ?" for i in changed)
             sql = self._updates[changed] = self.q(
-                f"UPDATE objects SET doc = {doc}{sets} WHERE {SCOPE} AND id = ?"
+                f"UPDATE objects SET doc = ?{sets} WHERE {SCOPE} AND id = ?"
             )
         return sql
 

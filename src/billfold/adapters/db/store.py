@@ -47,7 +47,8 @@ from billfold.app.ports import (
 from billfold.ids import new_id
 from billfold.version import API_VERSION
 
-from .engine import dumps_json, loads_json
+from .codec import pack, unpack
+from .engine import dump_doc, dumps_json, loads_json
 from .statements import AUDIT_COLUMNS, COLUMNS, DIALECTS, NUMBER_COLUMNS, PERIOD_COLUMNS, SCOPE
 
 # Object types with a unique constraint on a promoted column (schema.py: price lookup keys, active promotion
@@ -71,14 +72,14 @@ class _Entry:
 
     __slots__ = ("created", "dirty", "index", "locked", "raw", "stored")
 
-    def __init__(self, raw: str | None, index: tuple[Any, ...], *, locked: bool) -> None:
+    def __init__(self, raw: bytes | None, index: tuple[Any, ...], *, locked: bool) -> None:
         self.raw, self.index, self.stored, self.locked, self.dirty = raw, index, index, locked, False
         self.created: int | None = None  # set while the row is an insert not written yet
 
     @classmethod
     def of_row(cls, row: Sequence[Any], *, locked: bool) -> _Entry:
         """From ``deleted, <index columns>, doc`` (``statements.Sql.held``)."""
-        return cls(None if row[0] else row[-1], tuple(row[1:-1]), locked=locked)
+        return cls(None if row[0] else unpack(row[-1]), tuple(row[1:-1]), locked=locked)
 
 
 def _index_values(i: Index) -> tuple[Any, ...]:
@@ -201,7 +202,7 @@ class SqlStore:
         sql = f"SELECT {self.sql.doc_col} FROM objects WHERE {' AND '.join(conds)} ORDER BY {order} LIMIT "
         self._cur.execute(sql + self.sql.q("?"), (*params, query.limit + 1))
         rows = self._cur.fetchall()
-        docs = [loads_json(r[0]) for r in rows[: query.limit]]
+        docs = [loads_json(unpack(r[0])) for r in rows[: query.limit]]
         if reverse:
             docs.reverse()
         return Page(docs, len(rows) > query.limit)
@@ -220,7 +221,7 @@ class SqlStore:
             )
             while rows := cur.fetchmany(_FETCH):
                 for row in rows:
-                    yield loads_json(row[0])
+                    yield loads_json(unpack(row[0]))
         finally:
             cur.close()
 
@@ -237,22 +238,23 @@ class SqlStore:
             sql += self.sql.q(" LIMIT ?")
             params.append(limit)
         self._cur.execute(sql, params)
-        return [(int(at), loads_json(raw)) for at, raw in self._cur.fetchall()]
+        return [(int(at), loads_json(unpack(raw))) for at, raw in self._cur.fetchall()]
 
     # -- writes -----------------------------------------------------------------------------------------------
     def insert(self, doc: Doc, index: Index, *, created: int | None = None) -> None:
         self._written(doc["object"])
-        raw = dumps_json(doc)
+        raw = dump_doc(doc)
         when = created if created is not None else doc.get("created", self.clock.now())
         key = (doc["object"], doc["id"])
-        row = (doc["id"], *self._key, doc["object"], when, False, *_index_values(index), raw)
-        entry = _Entry(raw, row[6:-1], locked=True)
+        row = (doc["id"], *self._key, doc["object"], when, False, *_index_values(index))
+        entry = _Entry(raw, row[6:], locked=True)
         if key[0] in _GENERATED_IDS:
             # Written with the deferred replaces (its id is fresh, so it cannot conflict): a renewal's invoice
             # costs no round trip of its own.
             entry.created, entry.dirty = when, True
             self._dirty[key] = entry
         else:
+            row = (*row, pack(raw))
             self._cur.execute(self.sql.insert_object_new, row)
             if self._cur.rowcount != 1:
                 self._raise_conflict(doc, self.sql.insert_object, row)
@@ -261,7 +263,7 @@ class SqlStore:
     def replace(self, doc: Doc, index: Index) -> None:
         key = (doc["object"], doc["id"])
         self._written(key[0])
-        raw, values = dumps_json(doc), _index_values(index)
+        raw, values = dump_doc(doc), _index_values(index)
         entry = self._objects.get(key)
         if entry is not None and entry.raw is not None and key[0] not in _CONSTRAINED_TYPES:
             # Held by this unit of work, so it exists in this scope: write it when it could next be observed,
@@ -271,11 +273,12 @@ class SqlStore:
                 self._dirty[key] = entry
             return
         self._flush_objects([key])
-        row = (raw, *values, *self._key, *key)
+        packed = pack(raw)  # the same document always packs to the same bytes (update_changed compares them)
+        row = (packed, *values, *self._key, *key)
         if key[0] in _CONSTRAINED_TYPES:
             self._execute_checked(doc, self.sql.update_object, row)
         else:
-            self._cur.execute(self.sql.update_changed, (*row, raw, *values))
+            self._cur.execute(self.sql.update_changed, (*row, packed, *values))
         # Not held, or a tombstone: the next read goes to the row (it may not exist here, or stay deleted).
         self._objects.pop(key, None)
 
@@ -316,7 +319,7 @@ class SqlStore:
         index = Index(parent=obj.get("id"), status=event_type)
         # Encoded now: the caller goes on changing ``obj``, the event keeps this state.
         self._events.append(
-            (event["id"], *self._key, "event", now, False, *_index_values(index), dumps_json(event))
+            (event["id"], *self._key, "event", now, False, *_index_values(index), pack(dump_doc(event)))
         )
         self.audit(event_type, str(obj.get("object")), str(obj.get("id")), {"event": event["id"]})
         return event
@@ -616,14 +619,17 @@ class SqlStore:
         inserts = []
         for key in chosen:
             entry = self._dirty.pop(key)
+            assert entry.raw is not None  # a dirty entry is an insert or a replace, never a tombstone
             if entry.created is not None:
-                inserts.append((key[1], *self._key, key[0], entry.created, False, *entry.index, entry.raw))
+                inserts.append(
+                    (key[1], *self._key, key[0], entry.created, False, *entry.index, pack(entry.raw))
+                )
                 entry.created, entry.dirty, entry.stored = None, False, entry.index
                 continue
             new, old = entry.index, entry.stored
             changed = tuple(i for i in range(len(new)) if new[i] != old[i])
             values = tuple(new[i] for i in changed)
-            by_columns.setdefault(changed, []).append((entry.raw, *values, *self._key, *key))
+            by_columns.setdefault(changed, []).append((pack(entry.raw), *values, *self._key, *key))
             entry.dirty, entry.locked, entry.stored = False, True, new
         if inserts:
             self._write_rows("objects", COLUMNS, self.sql.insert_object, inserts)
