@@ -27,7 +27,10 @@ INVOICE = {
     "id": "in_codec",
     "object": "invoice",
     "currency": "eur",
-    "lines": {"object": "list", "data": [{"id": "il_1", "amount": 4761900, "description": "481 × Advanced seat"}]},
+    "lines": {
+        "object": "list",
+        "data": [{"id": "il_1", "amount": 4761900, "description": "481 × Advanced seat"}],
+    },
     "metadata": {"note": "Grüße — 20 % off"},
     "total": 4533328,
 }
@@ -61,7 +64,9 @@ def test_a_frame_without_a_dictionary_still_reads() -> None:
 
 def test_a_frame_naming_an_unknown_dictionary_is_an_error_not_garbage() -> None:
     raw = orjson.dumps(INVOICE)
-    foreign = zstandard.train_dictionary(4096, [raw + str(i).encode() * (i % 7) for i in range(400)], dict_id=999_999)
+    foreign = zstandard.train_dictionary(
+        4096, [raw + str(i).encode() * (i % 7) for i in range(400)], dict_id=999_999
+    )
     frame = zstandard.ZstdCompressor(dict_data=foreign).compress(raw)
     with pytest.raises(LookupError, match="999999"):
         codec.unpack(frame)
@@ -74,7 +79,9 @@ def test_the_row_holds_the_packed_document(runtime: Runtime) -> None:
         store.insert({**INVOICE, "id": "in_" + secrets.token_hex(8)}, Index(status="draft"))
         store.record("invoice.created", INVOICE)
     with runtime.engine.connect() as conn:
-        rows = conn.execute(select(objects.c.type, objects.c.doc).where(objects.c.account_id == scope.account_id))
+        rows = conn.execute(
+            select(objects.c.type, objects.c.doc).where(objects.c.account_id == scope.account_id)
+        )
         stored = {t: bytes(doc) for t, doc in rows}
     assert set(stored) == {"invoice", "event"}
     for doc in stored.values():
@@ -99,7 +106,7 @@ def fresh_url(database_url: str, tmp_path: Path) -> Iterator[str]:
 def test_migration_0005_keeps_json_rows_readable_and_downgrade_unpacks(fresh_url: str) -> None:
     from billfold.adapters.db.engine import make_engine
 
-    OLD = {**INVOICE, "id": "in_old"}  # noqa: N806
+    OLD = {**INVOICE, "id": "in_old"}
     engine = make_engine(fresh_url)
     try:
         migrate.upgrade(engine, "0004")
@@ -118,12 +125,16 @@ def test_migration_0005_keeps_json_rows_readable_and_downgrade_unpacks(fresh_url
         with SqlUnitOfWork(engine, FixedClock(T0))(scope) as store:
             assert store.get("invoice", "in_old") == {**OLD, "total": 1}
         with engine.connect() as conn:
-            assert bytes(conn.execute(text("SELECT doc FROM objects")).scalar_one())[:4] == b"\x28\xb5\x2f\xfd"
+            assert (
+                bytes(conn.execute(text("SELECT doc FROM objects")).scalar_one())[:4] == b"\x28\xb5\x2f\xfd"
+            )
 
         command.downgrade(migrate.alembic_config(engine), "0004")
         column = "doc::text" if postgres else "doc"
         with engine.connect() as conn:
-            assert orjson.loads(conn.execute(text(f"SELECT {column} FROM objects")).scalar_one())["total"] == 1
+            assert (
+                orjson.loads(conn.execute(text(f"SELECT {column} FROM objects")).scalar_one())["total"] == 1
+            )
     finally:
         engine.dispose()
 

@@ -4,6 +4,9 @@ docs/benchmarks.md). ``store.SqlStore`` runs them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from billfold.app.ports import INDEX_COLUMNS
 
 PERIOD_COLUMNS = "account_id, livemode, subscription_id, period_start, invoice_id"
@@ -38,7 +41,7 @@ class Sql:
         # What the unit of work holds of a row: deleted, the index columns, the document.
         self.held = f"deleted, {', '.join(INDEX_COLUMNS)}, {self.doc_col}"
         self.get = self.q(f"SELECT {self.held} FROM objects WHERE {SCOPE} AND id = ?")
-        self.get_some = self.q(f"SELECT id, {self.held} FROM objects WHERE {SCOPE} AND id IN ")
+        self.get_some = self.q(f"SELECT id, {self.held} FROM objects WHERE {SCOPE} AND id")
         self.get_locked = self.get + (" FOR UPDATE" if postgres else "")
         self.delete = self.q(
             f"UPDATE objects SET deleted = true, lookup = NULL, active = false WHERE {SCOPE} AND id = ?"
@@ -70,7 +73,7 @@ class Sql:
         )
         # A worker batch's counters, read (and on PostgreSQL locked) at claim time and written back at commit.
         self.sequences = self.q(
-            "SELECT prefix, next_number FROM invoice_sequences WHERE account_id = ? AND livemode = ? AND prefix IN "
+            "SELECT prefix, next_number FROM invoice_sequences WHERE account_id = ? AND livemode = ? AND prefix"
         )
         self.set_sequence = self.q(f"UPDATE invoice_sequences SET next_number = ? WHERE {seq}")
         self.new_sequence = self.q(
@@ -110,7 +113,7 @@ class Sql:
         self.usage_rows = self.q("SELECT timestamp, value" + usage + " ORDER BY timestamp, seq")
         self.pending_items = self.q(
             "SELECT DISTINCT customer FROM objects WHERE account_id = ? AND livemode = ? AND type = 'invoiceitem'"
-            " AND deleted = false AND status = 'pending' AND customer IN "
+            " AND deleted = false AND status = 'pending' AND customer"
         )
 
         self._updates: dict[tuple[int, ...], str] = {}
@@ -129,8 +132,15 @@ class Sql:
     def q(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.postgres else sql
 
-    def in_list(self, n: int) -> str:
-        return "(" + ", ".join(["%s" if self.postgres else "?"] * n) + ")"
+    def among(self, n: int) -> str:
+        """`` IN (?, ...)`` for ``n`` values on SQLite; ``= ANY(%s)`` with one array on PostgreSQL, so the statement's
+        text does not depend on ``n`` and psycopg prepares it once (a list of 100 literals was parsed and planned
+        on every call). Its parameters are ``values(...)``."""
+        return " = ANY(%s)" if self.postgres else " IN (" + ", ".join(["?"] * n) + ")"
+
+    def values(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        """The parameters of ``among(len(values))``."""
+        return (list(values),) if self.postgres else tuple(values)
 
 
 DIALECTS = {name: Sql(name == "postgresql") for name in ("postgresql", "sqlite")}

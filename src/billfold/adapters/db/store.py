@@ -150,7 +150,9 @@ class SqlStore:
             if object_type == "event":
                 self._flush_events()
             ids = list(dict.fromkeys(missing))
-            self._cur.execute(self.sql.get_some + self.sql.in_list(len(ids)), (*self._key, object_type, *ids))
+            self._cur.execute(
+                self.sql.get_some + self.sql.among(len(ids)), (*self._key, object_type, *self.sql.values(ids))
+            )
             for row in self._cur.fetchall():
                 entry = _Entry.of_row(row[1:], locked=not self.sql.postgres)
                 self._hold((object_type, row[0]), entry)
@@ -168,8 +170,8 @@ class SqlStore:
             if name not in INDEX_COLUMNS:
                 raise ValueError(f"not an index column: {name}")
             if isinstance(value, tuple | list):
-                conds.append(f"{name} IN " + self.sql.in_list(len(value)) if value else "1 = 0")
-                params.extend(value)
+                conds.append(name + self.sql.among(len(value)) if value else "1 = 0")
+                params.extend(self.sql.values(value) if value else ())
             elif value is None:
                 conds.append(f"{name} IS NULL")
             else:
@@ -180,8 +182,8 @@ class SqlStore:
     def list(self, object_type: str, query: ListQuery) -> Page:
         conds, params = self._select(object_type, query.filters)
         if query.ids is not None:
-            conds.append("id IN " + self.sql.in_list(len(query.ids)) if query.ids else "1 = 0")
-            params.extend(query.ids)
+            conds.append("id" + self.sql.among(len(query.ids)) if query.ids else "1 = 0")
+            params.extend(self.sql.values(query.ids) if query.ids else ())
         ops = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
         for op, value in query.created.items():
             conds.append(self.sql.q(f"created {ops[op]} ?"))
@@ -488,9 +490,9 @@ class SqlStore:
         self._flush_ledger()
         self._cur.execute(
             self.sql.sequences
-            + self.sql.in_list(len(wanted))
+            + self.sql.among(len(wanted))
             + (" FOR UPDATE SKIP LOCKED" if self.sql.postgres else ""),
-            (*self._key, *wanted),
+            (*self._key, *self.sql.values(wanted)),
         )
         for prefix, next_number in self._cur.fetchall():
             self._sequences[prefix] = int(next_number)
@@ -507,9 +509,9 @@ class SqlStore:
         self._flush_type(object_type)
         self._cur.execute(
             self.sql.get_some
-            + self.sql.in_list(len(ids))
+            + self.sql.among(len(ids))
             + (" FOR UPDATE SKIP LOCKED" if self.sql.postgres else ""),
-            (*self._key, object_type, *ids),
+            (*self._key, object_type, *self.sql.values(ids)),
         )
         for row in self._cur.fetchall():
             key = (object_type, row[0])
@@ -528,7 +530,9 @@ class SqlStore:
             return
         self._flush_type("invoiceitem")
         ids = sorted(customers)
-        self._cur.execute(self.sql.pending_items + self.sql.in_list(len(ids)), (*self._key, *ids))
+        self._cur.execute(
+            self.sql.pending_items + self.sql.among(len(ids)), (*self._key, *self.sql.values(ids))
+        )
         self._no_pending_items = customers.difference(row[0] for row in self._cur.fetchall())
 
     def _known_empty(self, object_type: str, filters: Mapping[str, Any]) -> bool:
@@ -544,11 +548,11 @@ class SqlStore:
             return
         self._cur.execute(
             self.sql.q(f"SELECT type, id, {self.sql.held} FROM objects WHERE account_id = ? AND livemode = ?")
-            + " AND parent IN "
-            + self.sql.in_list(len(parent_ids))
-            + " AND type IN "
-            + self.sql.in_list(len(types)),
-            (*self._key, *parent_ids, *types),
+            + " AND parent"
+            + self.sql.among(len(parent_ids))
+            + " AND type"
+            + self.sql.among(len(types)),
+            (*self._key, *self.sql.values(parent_ids), *self.sql.values(types)),
         )
         for row in self._cur.fetchall():
             key = (row[0], row[1])
