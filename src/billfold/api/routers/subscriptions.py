@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from billfold.app import billing, changes, lifecycle
 from billfold.app import subscriptions as uc
-from billfold.app.errors import InvalidRequest, ResourceMissing
+from billfold.app.errors import BillfoldError, InvalidRequest, ResourceMissing
 from billfold.app.ports import Doc
 
 from ..framework import Ctx, ListResult, StripeRouter
@@ -140,6 +143,127 @@ def list_items(ctx: Ctx, params: dict[str, Any]) -> ListResult:
         p.page_query({"parent": p.subscription}),
     )
     return ListResult(page, "/v1/subscription_items")
+
+
+PaymentBehavior = Literal[
+    "allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"
+]
+ProrationBehavior = Literal["always_invoice", "create_prorations", "none"]
+
+
+class ItemCreate(ItemParam):
+    subscription: str
+    payment_behavior: PaymentBehavior | None = None
+    proration_behavior: ProrationBehavior | None = None
+    proration_date: int | None = None
+
+
+class ItemUpdate(ItemParam):
+    payment_behavior: PaymentBehavior | None = None
+    proration_behavior: ProrationBehavior | None = None
+    proration_date: int | None = None
+    off_session: bool | None = None  # accepted: every payment the worker makes is off session
+
+
+class ItemDelete(Params):
+    proration_behavior: ProrationBehavior | None = None
+    proration_date: int | None = None
+    clear_usage: bool | None = None
+
+
+_ITEM_FIELDS = ("price", "quantity", "metadata", "tax_rates", "discounts")
+
+
+def _rename_item_param(param: str | None) -> str | None:
+    """``items[0][quantity]`` -> ``quantity``: the subscription change names the item endpoints' own parameters."""
+    if param is None or param == "items" or param.startswith("items[0][deleted]"):
+        return None
+    if param.startswith("items[0]["):
+        name, _, rest = param.removeprefix("items[0][").partition("]")
+        return name + rest
+    return param
+
+
+@contextmanager
+def _item_errors() -> Iterator[None]:
+    """Errors of the subscription change an item endpoint makes, in that endpoint's terms."""
+    try:
+        yield
+    except BillfoldError as exc:
+        exc.param = _rename_item_param(exc.param)
+        exc.message = re.sub(r"items\[0\]\[([^\]]+)\]", r"\1", exc.message)
+        exc.args = (exc.message,)
+        raise
+
+
+def _change_one_item(ctx: Ctx, sub_id: str, change: dict[str, Any], values: dict[str, Any]) -> Doc:
+    """``POST /v1/subscriptions/{id}`` with ``items=[change]``: the same plan, prorations and payment."""
+    with _item_errors():
+        return changes.change_items(
+            ctx.store,
+            ctx.clock.now(),
+            sub_id,
+            [change],
+            values.pop("proration_behavior", None) or "create_prorations",
+            values.pop("proration_date", None),
+            ctx.services.processor,
+            payment_behavior=values.pop("payment_behavior", None) or "allow_incomplete",
+        )
+
+
+def _stored_item(ctx: Ctx, item_id: str) -> Doc:
+    doc = ctx.store.get("subscription_item", item_id)
+    if doc is None or doc.get("deleted"):
+        raise ResourceMissing("subscription_item", item_id)
+    return doc
+
+
+@router.post("/v1/subscription_items")
+def create_item(ctx: Ctx, params: dict[str, Any]) -> Doc:
+    """Add an item to a subscription (https://docs.stripe.com/api/subscription_items/create)."""
+    p = ItemCreate.parse(params)
+    if p.price is None:
+        raise InvalidRequest("Missing required param: price.", param="price")
+    if p.payment_behavior == "pending_if_incomplete":
+        raise InvalidRequest(
+            "payment_behavior=pending_if_incomplete is not supported when adding an item here; add it with "
+            "POST /v1/subscriptions/{id} and items[][price] instead.",
+            param="payment_behavior",
+        )
+    values = given_values(p)
+    sub_id = values.pop("subscription")
+    known = {i["id"] for i in uc.get_subscription(ctx.store, sub_id, param="subscription")["items"]["data"]}
+    item: dict[str, Any] = {k: values.pop(k) for k in _ITEM_FIELDS if k in values}
+    sub = _change_one_item(ctx, sub_id, item, values)
+    return next(i for i in sub["items"]["data"] if i["id"] not in known)
+
+
+@router.post("/v1/subscription_items/{item_id}")
+def update_item(ctx: Ctx, params: dict[str, Any], item_id: str) -> Doc:
+    """Change an item's price, quantity, tax rates, discounts or metadata, prorated like a subscription update
+    (https://docs.stripe.com/api/subscription_items/update). With ``pending_if_incomplete`` the item is returned
+    unchanged until the change's invoice is paid."""
+    p = ItemUpdate.parse(params)
+    values = given_values(p)
+    values.pop("off_session", None)
+    stored = _stored_item(ctx, item_id)
+    change: dict[str, Any] = {k: values.pop(k) for k in _ITEM_FIELDS if k in values}
+    _change_one_item(ctx, stored["subscription"], {"id": item_id, **change}, values)
+    return _stored_item(ctx, item_id)
+
+
+@router.delete("/v1/subscription_items/{item_id}")
+def delete_item(ctx: Ctx, params: dict[str, Any], item_id: str) -> Doc:
+    """Remove an item from its subscription, prorated like a subscription update
+    (https://docs.stripe.com/api/subscription_items/delete)."""
+    p = ItemDelete.parse(params)
+    values = given_values(p)
+    stored = _stored_item(ctx, item_id)
+    change: dict[str, Any] = {"id": item_id, "deleted": True}
+    if "clear_usage" in values:
+        change["clear_usage"] = values.pop("clear_usage")
+    _change_one_item(ctx, stored["subscription"], change, values)
+    return {"id": item_id, "object": "subscription_item", "deleted": True}
 
 
 class ItemChange(ItemParam):
