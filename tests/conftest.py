@@ -59,6 +59,21 @@ def database_url() -> Iterator[str]:
                 pg.stop(cluster_dir)
 
 
+@pytest.fixture
+def own_database(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database of the test's own (worker processes, migrations, crashes): on PostgreSQL a new database in the
+    session's cluster, dropped afterwards; on SQLite a new file."""
+    if TEST_DB != "postgres":
+        yield f"sqlite:///{tmp_path / 'own.sqlite3'}"
+        return
+    name = f"billfold_own_{secrets.token_hex(4)}"
+    url = pg.create_database(database_url, name)
+    try:
+        yield url
+    finally:
+        pg.drop_database(database_url, name)
+
+
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[SmtpServer]:
     """A real SMTP server on loopback; the test server's worker delivers e-mails to it."""

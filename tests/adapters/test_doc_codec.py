@@ -4,7 +4,6 @@ rows are what the codec wrote, and migration 0005 keeps older JSON rows readable
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -19,8 +18,6 @@ from billfold.adapters.db.schema import objects
 from billfold.adapters.db.store import SqlUnitOfWork
 from billfold.app.ports import Index, Scope
 from billfold.main import Runtime
-from tests.conftest import TEST_DB
-from tests.support import pg
 
 T0 = 1_700_000_000
 INVOICE = {
@@ -90,24 +87,11 @@ def test_the_row_holds_the_packed_document(runtime: Runtime) -> None:
     assert orjson.loads(codec.unpack(stored["event"]))["data"]["object"] == INVOICE
 
 
-@pytest.fixture
-def fresh_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    if TEST_DB != "postgres":
-        yield f"sqlite:///{tmp_path / 'm.sqlite3'}"
-        return
-    name = f"billfold_mig_{secrets.token_hex(4)}"
-    url = pg.create_database(database_url, name)
-    try:
-        yield url
-    finally:
-        pg.drop_database(database_url, name)
-
-
-def test_migration_0005_keeps_json_rows_readable_and_downgrade_unpacks(fresh_url: str) -> None:
+def test_migration_0005_keeps_json_rows_readable_and_downgrade_unpacks(own_database: str) -> None:
     from billfold.adapters.db.engine import make_engine
 
     OLD = {**INVOICE, "id": "in_old"}
-    engine = make_engine(fresh_url)
+    engine = make_engine(own_database)
     try:
         migrate.upgrade(engine, "0004")
         postgres = engine.dialect.name == "postgresql"

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,23 +25,8 @@ from billfold.app import billing, catalog, customers
 from billfold.app.ports import Scope
 from billfold.core import periods
 from billfold.main import build_runtime
-from tests.conftest import TEST_DB
-from tests.support import pg
 
 N = 12
-
-
-@pytest.fixture
-def own_db(database_url: str, tmp_path: Path) -> Iterator[str]:
-    if TEST_DB != "postgres":
-        yield f"sqlite:///{tmp_path / 'processes.sqlite3'}"
-        return
-    name = f"billfold_processes_{secrets.token_hex(4)}"
-    url = pg.create_database(database_url, name)
-    try:
-        yield url
-    finally:
-        pg.drop_database(database_url, name)
 
 
 def _children(pid: int) -> set[int]:
@@ -59,9 +43,9 @@ def _children(pid: int) -> set[int]:
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads child processes from /proc")
-def test_worker_processes_bill_a_run_and_stop_together(own_db: str, tmp_path: Path) -> None:
+def test_worker_processes_bill_a_run_and_stop_together(own_database: str, tmp_path: Path) -> None:
     t0 = periods.add_interval(int(time.time()) - 7200, "month", 1, -1)
-    rt = build_runtime(own_db, clock=FixedClock(t0))
+    rt = build_runtime(own_database, clock=FixedClock(t0))
     account = rt.services.accounts.ensure_account(f"acct-processes-{secrets.token_hex(6)}")
     with rt.services.uow(Scope(account_id=account, livemode=False, actor="test")) as store:
         product = catalog.create_product(store, t0, {"name": "Seat"})
@@ -92,7 +76,7 @@ def test_worker_processes_bill_a_run_and_stop_together(own_db: str, tmp_path: Pa
     log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "billfold.cli", "worker", "--processes", "2", "--interval", "0.05"],
-        env=dict(os.environ, BILLFOLD_DATABASE_URL=own_db),
+        env=dict(os.environ, BILLFOLD_DATABASE_URL=own_database),
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
