@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from billfold.adapters.clock import FixedClock
 from billfold.adapters.db.codec import unpack
+from billfold.adapters.db.engine import READONLY
 from billfold.adapters.db.schema import billing_periods, objects
 from billfold.app import billing, catalog, customers, tax_rates
 from billfold.app.ports import Scope
@@ -108,13 +109,19 @@ def _outstanding(engine: Engine, account: str, now: int) -> int:
             o.deleted.is_(False),
         )
     )
-    with engine.connect() as conn:
+    with _reading(engine) as conn:
         return int(conn.execute(stmt).scalar_one())
+
+
+def _reading(engine: Engine) -> Connection:
+    """A read-only connection: on SQLite a deferred ``BEGIN``, so polling never queues for the write lock behind
+    the worker (``BEGIN IMMEDIATE`` did, and saw the worker's progress only when it paused)."""
+    return engine.connect().execution_options(**{READONLY: True})
 
 
 def _progress(engine: Engine, account: str) -> int:
     """Periods claimed plus invoices paid: grows with every committed renewal and every committed payment."""
-    with engine.connect() as conn:
+    with _reading(engine) as conn:
         claimed = conn.execute(
             select(func.count()).select_from(billing_periods).where(billing_periods.c.account_id == account)
         ).scalar_one()
@@ -157,7 +164,7 @@ def _wait_for_progress(engine: Engine, account: str, since: int, proc: subproces
 def _docs(engine: Engine, account: str, object_type: str) -> list[dict[str, Any]]:
     o = objects.c
     stmt = select(o.doc).where(o.account_id == account, o.livemode.is_(False), o.type == object_type)
-    with engine.connect() as conn:
+    with _reading(engine) as conn:
         return [orjson.loads(unpack(r.doc)) for r in conn.execute(stmt)]
 
 
@@ -239,7 +246,7 @@ def test_killed_workers_bill_every_period_exactly_once(own_database: str, tmp_pa
         numbers = [i["number"] for i in invoices]
         assert None not in numbers and len(set(numbers)) == len(numbers)
 
-        with engine.connect() as conn:
+        with _reading(engine) as conn:
             claims = conn.execute(
                 select(billing_periods.c.subscription_id, billing_periods.c.period_start).where(
                     billing_periods.c.account_id == account
@@ -251,7 +258,7 @@ def test_killed_workers_bill_every_period_exactly_once(own_database: str, tmp_pa
         # Nothing was announced twice: one invoice.created, .finalized and .paid event per renewal invoice.
         o = objects.c
         lifecycle = ("invoice.created", "invoice.finalized", "invoice.paid")
-        with engine.connect() as conn:
+        with _reading(engine) as conn:
             events = conn.execute(
                 select(o.parent, o.status).where(
                     o.account_id == account, o.type == "event", o.status.in_(lifecycle)
