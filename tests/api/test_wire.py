@@ -320,3 +320,69 @@ def test_non_ascii_digit_keys_are_names_not_indexes(tenant: Tenant, server_url: 
     )
     assert resp.status_code == 200, resp.text
     assert resp.json()["metadata"] == {"\u00b2": "x"}
+
+
+# -- found by the API fuzz tests (tests/api/test_fuzz.py) -------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/v1/coupons", "duration=once&amount_off=9223372036854775808&currency=usd", "amount_off"),
+        ("/v1/invoiceitems", "customer=cus_x&currency=usd&amount=-9223372036854775809", "amount"),
+        ("/v1/test_helpers/test_clocks", "frozen_time=99999999999999999999999", "frozen_time"),
+    ],
+)
+def test_an_integer_beyond_64_bits_is_invalid_not_a_server_error(
+    tenant: Tenant, server_url: str, path: str, body: str, param: str
+) -> None:
+    before = _state(tenant)
+    resp = httpx.post(server_url + path, headers=_form(tenant), content=body.encode())
+    err = _assert_error(resp, 400, param)
+    assert err["code"] == "parameter_invalid_integer"
+    assert err["message"].startswith("Invalid integer: ")
+    assert _state(tenant) == before
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [("created=9223372036854775808", "created"), ("created[gte]=-9223372036854775809", "created[gte]")],
+)
+def test_a_created_bound_beyond_64_bits_is_invalid(
+    tenant: Tenant, server_url: str, query: str, param: str
+) -> None:
+    resp = httpx.get(server_url + "/v1/customers?" + query, headers=_auth(tenant))
+    _assert_error(resp, 400, param)
+
+
+def test_a_created_bound_at_the_64_bit_limit_lists(tenant: Tenant, server_url: str) -> None:
+    resp = httpx.get(server_url + "/v1/customers?created[lte]=9223372036854775807", headers=_auth(tenant))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["data"] == []
+
+
+@pytest.mark.parametrize("body", [b"=x", b"=&expand=&email=a@example.com", b"[a]=b&name=x"])
+def test_a_parameter_without_a_name_is_400(tenant: Tenant, server_url: str, body: bytes) -> None:
+    before = _state(tenant)
+    resp = httpx.post(server_url + "/v1/customers", headers=_form(tenant), content=body)
+    err = _assert_error(resp, 400)
+    assert "name" in err["message"]
+    assert _state(tenant) == before
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("1E+30", False), ("123456789012345678901234567890.125", False), ("2.125", False), ("2.500", True)],
+)
+def test_package_dimensions_out_of_range_or_too_precise_are_400(
+    tenant: Tenant, server_url: str, value: str, ok: bool
+) -> None:
+    dims = f"package_dimensions[height]={value}&package_dimensions[length]=1&package_dimensions[weight]=1"
+    resp = httpx.post(
+        server_url + "/v1/products",
+        headers=_form(tenant),
+        content=f"name=Box&{dims}&package_dimensions[width]=1".encode(),
+    )
+    if ok:
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["package_dimensions"]["height"] == 2.5
+    else:
+        _assert_error(resp, 400, "package_dimensions[height]")

@@ -28,13 +28,51 @@ class Params(BaseModel):
     @classmethod
     def parse(cls: type[M], raw: dict[str, Any]) -> M:
         try:
-            return cls.model_validate(raw)
+            parsed = cls.model_validate(raw)
         except ValidationError as exc:
             raise to_invalid_request(exc) from None
+        _check_integers(parsed, ())
+        return parsed
 
     def given(self) -> set[str]:
         """The names of the parameters the caller actually sent (to tell "unset" from "not given")."""
         return set(self.model_fields_set)
+
+
+# Stripe's integers are signed 64-bit; a larger one is refused here rather than failing in the database.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def integer(value: Any, param: str) -> int:
+    """A wire value as a 64-bit integer, or Stripe's "Invalid integer" error naming ``param``."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidRequest(
+            f"Invalid integer: {value}", param=param, code="parameter_invalid_integer"
+        ) from None
+    if isinstance(value, bool) or not INT_MIN <= number <= INT_MAX:
+        raise InvalidRequest(f"Invalid integer: {value}", param=param, code="parameter_invalid_integer")
+    return number
+
+
+def _check_integers(value: Any, loc: tuple[str | int, ...]) -> None:
+    """Every integer of a parsed request fits in 64 bits (pydantic's ``int`` has no bound of its own)."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            param = param_name(loc)
+            raise InvalidRequest(f"Invalid integer: {value}", param=param, code="parameter_invalid_integer")
+    elif isinstance(value, BaseModel):
+        for name in value.model_fields_set:
+            _check_integers(getattr(value, name), (*loc, name))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_integers(item, (*loc, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_integers(item, (*loc, str(key)))
 
 
 _TAG_NAMES = {
@@ -212,19 +250,14 @@ def created_filter(value: Any) -> dict[str, int]:
     if value is None:
         return {}
     if isinstance(value, str | int):
-        try:
-            return {"gte": int(value), "lte": int(value)}
-        except ValueError:
-            raise InvalidRequest(f"Invalid integer: {value}", param="created") from None
+        at = integer(value, "created")
+        return {"gte": at, "lte": at}
     if isinstance(value, dict):
         out: dict[str, int] = {}
         for k, v in value.items():
             if k not in ("gt", "gte", "lt", "lte"):
                 raise InvalidRequest(f"Received unknown parameter: created[{k}]", param=f"created[{k}]")
-            try:
-                out[k] = int(v)
-            except (TypeError, ValueError):
-                raise InvalidRequest(f"Invalid integer: {v}", param=f"created[{k}]") from None
+            out[k] = integer(v, f"created[{k}]")
         return out
     raise InvalidRequest("Invalid created: must be an integer or a hash of gt, gte, lt, lte", param="created")
 

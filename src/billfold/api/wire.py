@@ -22,11 +22,13 @@ _APPEND = None
 
 def _split_key(key: str) -> list[str]:
     head, bracket, _rest = key.partition("[")
+    if not head:
+        raise InvalidRequest(f"Invalid parameter name: {key!r} (a parameter needs a name)", param=key)
     if not bracket:
         return [key]
     tail = key[len(head) :]
     segments = _SEGMENT.findall(tail)
-    if "".join(f"[{s}]" for s in segments) != tail or not head:
+    if "".join(f"[{s}]" for s in segments) != tail:
         raise InvalidRequest(f"Invalid parameter name: {key}", param=key)
     return [head, *segments]
 

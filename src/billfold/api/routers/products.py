@@ -35,12 +35,21 @@ from .prices import (
 router = StripeRouter()
 
 
+MAX_DIMENSION = Decimal("99999999.99")
+
+
 def _inches(value: Decimal) -> float:
     # Package dimensions are measurements, not money: "Maximum precision is 2 decimal places" (API reference).
     # They go out as JSON numbers, which is the one place a float is right.
-    if not value.is_finite() or value <= 0:
-        raise ValueError("Invalid package_dimensions: each dimension must be a positive number")
-    if value != value.quantize(Decimal("0.01")):
+    if not value.is_finite() or value <= 0 or value > MAX_DIMENSION:
+        raise ValueError(
+            f"Invalid package_dimensions: each dimension must be a positive number up to {MAX_DIMENSION}"
+        )
+    _sign, digits, exponent = value.as_tuple()
+    places = -int(exponent)
+    while places > 0 and digits and digits[-1] == 0:  # 1.500 has two places, not three
+        digits, places = digits[:-1], places - 1
+    if places > 2:
         raise ValueError("Invalid package_dimensions: maximum precision is 2 decimal places")
     return float(value)
 
