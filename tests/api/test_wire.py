@@ -386,3 +386,26 @@ def test_package_dimensions_out_of_range_or_too_precise_are_400(
         assert resp.json()["package_dimensions"]["height"] == 2.5
     else:
         _assert_error(resp, 400, "package_dimensions[height]")
+
+
+def test_a_tax_rate_listed_twice_is_400_and_writes_nothing(tenant: Tenant, server_url: str) -> None:
+    client = tenant.client
+    customer = client.v1.customers.create({"email": "twice@example.com"})
+    rate = client.v1.tax_rates.create({"display_name": "VAT", "percentage": 19.0, "inclusive": False})
+    invoice = client.v1.invoices.create({"customer": customer.id})
+    twice = f"default_tax_rates[0]={rate.id}&default_tax_rates[1]={rate.id}"
+    cases = [
+        (f"/v1/invoices/{invoice.id}", twice, "default_tax_rates"),
+        ("/v1/invoices", f"customer={customer.id}&{twice}", "default_tax_rates"),
+        (
+            "/v1/invoiceitems",
+            f"customer={customer.id}&amount=100&currency=usd&tax_rates[0]={rate.id}&tax_rates[1]={rate.id}",
+            "tax_rates",
+        ),
+    ]
+    for path, body, param in cases:
+        before = _state(tenant)
+        resp = httpx.post(server_url + path, headers=_form(tenant), content=body.encode())
+        err = _assert_error(resp, 400, param)
+        assert rate.id in err["message"] and "more than once" in err["message"]
+        assert _state(tenant) == before

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from billfold.app.errors import InvalidRequest
 from billfold.app.metadata import merge_metadata as app_merge_metadata
@@ -219,6 +219,17 @@ Metadata = Annotated[dict[str, str], BeforeValidator(_metadata)]
 Currency = Annotated[str, BeforeValidator(_currency)]
 Expand = Annotated[list[str], BeforeValidator(_expand)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+def _distinct(ids: list[str] | None) -> list[str] | None:
+    if ids is not None and len(set(ids)) != len(ids):
+        twice = next(i for n, i in enumerate(ids) if i in ids[:n])
+        raise ValueError(f"Invalid tax rates: {twice} is listed more than once; list each tax rate once")
+    return ids
+
+
+# A list of tax rate ids (``""`` unsets it on update); each rate at most once, as a line cannot be taxed twice.
+TaxRateIds = Annotated[list[str] | None, EmptyIsNone, AfterValidator(_distinct)]
 
 
 def merge_metadata(current: dict[str, str], update: dict[str, str] | None) -> dict[str, str]:

@@ -12,7 +12,7 @@ from billfold.app.errors import ResourceMissing
 from billfold.app.ports import Doc
 
 from ..framework import Ctx, ListResult, StripeRouter
-from ..params import EmptyIsNone, ListParams, Metadata, Params, given_values, merge_metadata
+from ..params import ListParams, Metadata, Params, TaxRateIds, given_values, merge_metadata
 
 router = StripeRouter()
 
@@ -28,7 +28,7 @@ class CreditNoteLine(Params):
     metadata: Metadata | None = None
     quantity: Positive | None = None
     tax_amounts: Literal[""] | list[dict[str, Any]] | None = None
-    tax_rates: Annotated[list[str] | None, EmptyIsNone] = None
+    tax_rates: TaxRateIds = None
     unit_amount: NonNegative | None = None
     unit_amount_decimal: Annotated[Decimal, Field(ge=0, decimal_places=12)] | None = None
 

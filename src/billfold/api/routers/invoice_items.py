@@ -11,7 +11,16 @@ from billfold.app import invoice_items as uc
 from billfold.app.ports import Doc
 
 from ..framework import Ctx, ListResult, StripeRouter
-from ..params import Currency, EmptyIsNone, ListParams, Metadata, Params, given_values, merge_metadata
+from ..params import (
+    Currency,
+    EmptyIsNone,
+    ListParams,
+    Metadata,
+    Params,
+    TaxRateIds,
+    given_values,
+    merge_metadata,
+)
 
 router = StripeRouter()
 BASE = "/v1/invoiceitems"
@@ -49,7 +58,7 @@ class ItemFields(Params):
     price_data: PriceData | None = None
     pricing: Pricing | None = None
     quantity: Annotated[int, Field(ge=0)] | None = None
-    tax_rates: Annotated[list[str] | None, EmptyIsNone] = None
+    tax_rates: TaxRateIds = None
     unit_amount_decimal: Decimal | None = None
 
 

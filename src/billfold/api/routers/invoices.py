@@ -15,7 +15,16 @@ from billfold.app.ports import Doc
 from billfold.app.subscriptions import ACTIVE_STATUSES, customer_now, get_subscription
 
 from ..framework import Ctx, ListResult, StripeRouter
-from ..params import Currency, EmptyIsNone, ListParams, Metadata, Params, given_values, merge_metadata
+from ..params import (
+    Currency,
+    EmptyIsNone,
+    ListParams,
+    Metadata,
+    Params,
+    TaxRateIds,
+    given_values,
+    merge_metadata,
+)
 from .customers import CustomField
 from .invoice_items import DiscountParam, Period, PriceData
 
@@ -29,7 +38,7 @@ class InvoiceFields(Params):
     custom_fields: Annotated[Annotated[list[CustomField], Field(max_length=4)] | None, EmptyIsNone] = None
     days_until_due: Annotated[int, Field(ge=0, le=36500)] | None = None
     default_payment_method: str | None = None
-    default_tax_rates: Annotated[list[str] | None, EmptyIsNone] = None
+    default_tax_rates: TaxRateIds = None
     description: Annotated[str, Field(max_length=1500)] | None = None
     discounts: Annotated[list[DiscountParam] | None, EmptyIsNone] = None
     due_date: int | None = None
@@ -105,7 +114,7 @@ class PreviewItem(Params):
     price: str | None = None
     price_data: PriceData | None = None
     quantity: Annotated[int, Field(ge=0)] | None = None
-    tax_rates: Annotated[list[str] | None, EmptyIsNone] = None
+    tax_rates: TaxRateIds = None
     unit_amount: int | None = None
     unit_amount_decimal: Decimal | None = None
 

@@ -17,6 +17,7 @@ from ..params import (
     ListParams,
     Metadata,
     Params,
+    TaxRateIds,
     created_filter,
     given_values,
 )
@@ -46,7 +47,7 @@ class PhaseItem(Params):
     price: str
     quantity: Annotated[int, Field(ge=0)] | None = None
     metadata: Metadata | None = None
-    tax_rates: Annotated[list[str] | None, EmptyIsNone] = None
+    tax_rates: TaxRateIds = None
     discounts: Annotated[list[DiscountParam] | None, EmptyIsNone] = None
 
 
@@ -56,7 +57,7 @@ class Phase(Params):
     collection_method: CollectionMethod | None = None
     currency: Currency | None = None
     default_payment_method: str | None = None
-    default_tax_rates: Annotated[list[str] | None, EmptyIsNone] = None
+    default_tax_rates: TaxRateIds = None
     description: Annotated[str | None, EmptyIsNone] = None
     discounts: Annotated[list[DiscountParam] | None, EmptyIsNone] = None
     duration: Duration | None = None

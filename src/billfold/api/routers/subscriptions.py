@@ -15,7 +15,7 @@ from billfold.app.errors import BillfoldError, InvalidRequest, ResourceMissing
 from billfold.app.ports import Doc
 
 from ..framework import Ctx, ListResult, StripeRouter
-from ..params import EmptyIsNone, ListParams, Metadata, Params, given_values
+from ..params import EmptyIsNone, ListParams, Metadata, Params, TaxRateIds, given_values
 
 router = StripeRouter()
 
@@ -30,7 +30,7 @@ class ItemParam(Params):
     price: str | None = None
     quantity: Annotated[int, Field(ge=0)] | None = None
     metadata: Metadata | None = None
-    tax_rates: Annotated[list[str] | None, EmptyIsNone] = None
+    tax_rates: TaxRateIds = None
     discounts: Annotated[list[DiscountParam] | None, EmptyIsNone] = None
 
 
@@ -52,7 +52,7 @@ class SubscriptionCreate(Params):
     currency: str | None = None
     days_until_due: Annotated[int, Field(ge=0, le=365)] | None = None
     default_payment_method: str | None = None
-    default_tax_rates: Annotated[list[str] | None, EmptyIsNone] = None
+    default_tax_rates: TaxRateIds = None
     description: Annotated[str, Field(max_length=500)] | None = None
     discounts: Annotated[list[DiscountParam] | None, EmptyIsNone] = None
     metadata: Metadata | None = None
