@@ -36,7 +36,7 @@ from billfold.ids import random_token
 from billfold.version import API_VERSION
 
 from .expand import expand
-from .wire import decode_form, decode_json, decode_query
+from .wire import decode_form, decode_json, decode_query, refuse_nul
 
 log = logging.getLogger("billfold.api")
 
@@ -218,9 +218,11 @@ def _endpoint(fn: Handler) -> Callable[[Request], Any]:
         try:
             scope = authenticate(services, request, request_id)
             params = await read_params(request)
+            path_params = dict(request.path_params)
+            for value in path_params.values():
+                refuse_nul(value, None)
         except BillfoldError as exc:
             return error_response(exc, request_id)
-        path_params = dict(request.path_params)
         key = request.headers.get("idempotency-key") if request.method == "POST" else None
         if key is not None:
             scope = replace(scope, idempotency_key=key)

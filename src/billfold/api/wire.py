@@ -33,9 +33,24 @@ def _split_key(key: str) -> list[str]:
     return [head, *segments]
 
 
+NUL = "\x00"
+
+
+def refuse_nul(text: str, param: str | None) -> None:
+    """PostgreSQL cannot store the NUL character in text: it is refused here with a 400, not a 500 later."""
+    if NUL in text:
+        raise InvalidRequest(
+            f"Invalid string: {param or 'the request'} contains the NUL character (\\u0000), "
+            "which is not allowed in parameters",
+            param=param,
+        )
+
+
 def decode_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for key, value in pairs:
+        refuse_nul(key, None)
+        refuse_nul(value, key)
         path = _split_key(key)
         node: Any = root
         for i, seg in enumerate(path):
@@ -108,7 +123,20 @@ def decode_json(body: bytes) -> dict[str, Any]:
         raise InvalidRequest("Invalid JSON received in the request body.") from exc
     if not isinstance(value, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    _refuse_nul_in(value, "")
     return value
+
+
+def _refuse_nul_in(value: Any, param: str) -> None:
+    if isinstance(value, str):
+        refuse_nul(value, param or None)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key, None)
+            _refuse_nul_in(item, f"{param}[{key}]" if param else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul_in(item, f"{param}[{index}]")
 
 
 def decode_query(query: str) -> dict[str, Any]:
