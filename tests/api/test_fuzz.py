@@ -11,7 +11,9 @@ Every response must be:
 - never a 5xx;
 - JSON: on success an object (``object`` or ``deleted``), on failure Stripe's error shape with a known ``type``, a
   message a person can read, ``param`` a string when given, and a status that goes with the type;
-- when it is a failure: nothing written by that request (no audit row carries its request id).
+- when it is a failure: nothing written by that request (no audit row carries its request id);
+- a POST sent again with its Idempotency-Key: a success replayed byte for byte, a failure failing the same way,
+  and the retry writing nothing either way.
 
 ``BILLFOLD_FUZZ_EXAMPLES`` sets the examples per operation and mode (default 12); runs are derandomized (the same
 requests every run) unless ``BILLFOLD_FUZZ_SEED`` is set, for deeper runs by hand.
@@ -241,6 +243,23 @@ def check(world: World, method: str, path: str, response: httpx.Response) -> Non
         assert written_by(world.tenant, request_id) == 0, f"{where}\n-> {error!r}, but it wrote audit rows"
 
 
+def check_retry(world: World, first: httpx.Response, retry: httpx.Response) -> None:
+    """The same POST again with the same Idempotency-Key: a success is replayed byte for byte and writes nothing;
+    a failure saved no result (Stripe), so the retry runs again and fails the same way, again writing nothing."""
+    where = f"retry of POST {first.request.url}\nbody: {first.request.content[:2000]!r}"
+    assert retry.status_code == first.status_code, (
+        f"{where}\n-> {first.status_code}, then {retry.text[:2000]}"
+    )
+    request_id = retry.headers.get("Request-Id")
+    assert request_id, where
+    if first.status_code == 200:
+        assert retry.headers.get("Idempotent-Replayed") == "true", where
+        assert retry.content == first.content, f"{where}\n-> {first.text[:500]}\n-> {retry.text[:500]}"
+    elif first.json()["error"]["type"] != "card_error":
+        assert retry.json()["error"]["type"] == first.json()["error"]["type"], f"{where}\n-> {retry.text}"
+    assert written_by(world.tenant, request_id) == 0, f"{where}\n-> the retry wrote audit rows"
+
+
 def fuzz_settings(test: Any) -> Any:
     test = settings(
         max_examples=EXAMPLES,
@@ -279,18 +298,21 @@ def test_every_response_is_stripe_shaped_and_failures_write_nothing(
         query = stripe_encode(query_params)
         assume(len(str(httpx.QueryParams(query))) < 8_000)  # longer URLs are refused by the client, not us
         idempotency = {"Idempotency-Key": "fuzz-" + secrets.token_hex(8)} if method == "post" else {}
-        response = world.http.request(
-            method.upper(),
-            url,
-            params=query,
-            content=httpx.QueryParams(stripe_encode(body)).__str__().encode() if body else None,
-            headers={"Content-Type": "application/x-www-form-urlencoded", **idempotency}
-            if body
-            else idempotency,
+        content = str(httpx.QueryParams(stripe_encode(body))).encode() if body else None
+        headers = (
+            {"Content-Type": "application/x-www-form-urlencoded", **idempotency} if body else idempotency
         )
+
+        def send() -> httpx.Response:
+            return world.http.request(method.upper(), url, params=query, content=content, headers=headers)
+
+        response = send()
         if STATS:
             with open(STATS, "a") as f:
                 f.write(f"{method.upper()} {path} {mode.value} {response.status_code}\n")
         check(world, method, path, response)
+        if idempotency:
+            check_retry(world, response, send())
 
+    run()
     run()
