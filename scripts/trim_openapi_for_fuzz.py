@@ -5,13 +5,16 @@ parameters (the interface Billfold is wire-compatible with), not from ours, so a
 exercised too. The source is the public stripe/openapi specification (MIT licence), already trimmed to the Billing
 subset; this keeps only the operations Billfold's routers implement, their parameters and request bodies (with the
 component schemas they reference), and drops the responses (the spec is of an older API version, and the fuzz tests
-check responses against Stripe's error shape and Billfold's own rules instead).
+check responses against Stripe's error shape and Billfold's own rules instead). Operations the older spec lacks
+(``create_preview``, Billing Meters, Billfold's own resources) are described from the parameter model their handler
+parses, marked ``x-source: billfold``.
 
     python scripts/trim_openapi_for_fuzz.py SOURCE.json tests/api/stripe-billing-requests.json
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import sys
@@ -20,9 +23,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from billfold.api.params import Params
 from billfold.api.routers import ROUTERS
 
 METHODS = ("get", "post", "delete")
+_PARSES = re.compile(r"\b([A-Z]\w*)\.parse\(params\)")
 
 
 def implemented() -> set[tuple[str, str]]:
@@ -55,6 +60,80 @@ def refs(node: Any) -> set[str]:
     return found
 
 
+def _clean(node: Any) -> Any:
+    """A pydantic JSON schema as OpenAPI 3.0 takes it: no ``null`` alternatives (an absent parameter is the form
+    encoding's null), no titles or defaults, references into ``components``."""
+    if isinstance(node, list):
+        return [_clean(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _clean(v) for k, v in node.items() if k not in ("title", "default")}
+    if "$ref" in out:
+        out["$ref"] = out["$ref"].replace("#/$defs/", "#/components/schemas/")
+    if "anyOf" in out:
+        members = [m for m in out["anyOf"] if m != {"type": "null"}]
+        if len(members) == 1:
+            out.pop("anyOf")
+            out.update(members[0])
+        else:
+            out["anyOf"] = members
+    return out
+
+
+def own_operations(served_by_stripe_spec: set[tuple[str, str]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Operations Stripe's (older) spec does not describe, from the parameter model each handler parses
+    (``X.parse(params)``): (paths, component schemas)."""
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    for router in ROUTERS:
+        for method, path, fn in router.routes:
+            if (blank(path), method.lower()) in served_by_stripe_spec:
+                continue
+            found = _PARSES.search(inspect.getsource(fn))
+            model = getattr(sys.modules[fn.__module__], found.group(1)) if found else Params
+            schema = model.model_json_schema()
+            for name, definition in schema.pop("$defs", {}).items():
+                schemas[name] = _clean(definition)
+            schema = _clean(schema)
+            # Every request takes ``expand`` (read before the model parses the rest).
+            expand = {"type": "array", "items": {"type": "string", "maxLength": 5000}}
+            schema.setdefault("properties", {}).setdefault("expand", expand)
+            parameters = [
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "maxLength": 5000},
+                }
+                for name in re.findall(r"\{([^}]+)\}", path)
+            ]
+            op: dict[str, Any] = {
+                "operationId": f"billfold_{method.lower()}_{blank(path)}",
+                "x-source": "billfold",
+            }
+            if method == "GET":
+                for name, prop in schema.get("properties", {}).items():
+                    parameters.append(
+                        {
+                            "name": name,
+                            "in": "query",
+                            "required": name in schema.get("required", []),
+                            "schema": prop,
+                            **(
+                                {"style": "deepObject", "explode": True}
+                                if prop.get("type") == "object"
+                                else {}
+                            ),
+                        }
+                    )
+            elif schema.get("properties"):
+                op["requestBody"] = {"content": {"application/x-www-form-urlencoded": {"schema": schema}}}
+            op["parameters"] = parameters
+            op["responses"] = {"default": {"description": "Any response; tests/api/test_fuzz.py checks it."}}
+            paths.setdefault(path, {})[method.lower()] = op
+    return paths, schemas
+
+
 def trim(spec: dict[str, Any]) -> dict[str, Any]:
     served = implemented()
     paths: dict[str, Any] = {}
@@ -79,6 +158,9 @@ def trim(spec: dict[str, Any]) -> dict[str, Any]:
             continue
         wanted.add(name)
         todo |= refs(schemas[name])
+    described = {(blank(p), m) for p, item in paths.items() for m in item}
+    own_paths, own_schemas = own_operations(described)
+    paths.update(own_paths)
     return {
         "openapi": spec["openapi"],
         "info": {
@@ -88,7 +170,7 @@ def trim(spec: dict[str, Any]) -> dict[str, Any]:
             + json.dumps(spec.get("x-billing-subset", {}).get("source", {}), sort_keys=True),
         },
         "paths": paths,
-        "components": {"schemas": {name: schemas[name] for name in sorted(wanted)}},
+        "components": {"schemas": {name: schemas[name] for name in sorted(wanted)} | own_schemas},
     }
 
 

@@ -2,7 +2,8 @@
 
 Why this exists: "bad input gets a clear Stripe-shaped error and nothing is written" has to hold for every parameter
 of every endpoint, including the ones no scenario test thought of. Schemathesis generates the requests from Stripe's
-published OpenAPI description (trimmed to the operations Billfold serves by scripts/trim_openapi_for_fuzz.py), both
+published OpenAPI description (trimmed to the operations Billfold serves by scripts/trim_openapi_for_fuzz.py; the
+operations that older description lacks are described from Billfold's own parameter models), both
 valid-looking ones (``positive``) and ones that break the schema (``negative``: wrong types, missing required
 parameters, values out of range). Path parameters are a real object of a small world set up for each test about
 half of the time, so updates, deletes and actions reach the use cases instead of stopping at "No such ...".
@@ -132,6 +133,11 @@ class World:
             },
         )
         ids["test_clock"] = self.post("/v1/test_helpers/test_clocks", {"frozen_time": 1_800_000_000})
+        ids["meter_event_name"] = "fuzz_calls"
+        ids["meter"] = self.post(
+            "/v1/billing/meters",
+            {"display_name": "Calls", "event_name": "fuzz_calls", "default_aggregation": {"formula": "sum"}},
+        )
         events = self.request("GET", "/v1/events", {"limit": 1})
         ids["event"] = events["data"][0]["id"]
         self.ids = ids
@@ -159,8 +165,12 @@ class World:
                 "/v1/events/{id}": "event",
             }.get(path)
             return self.ids.get(kind) if kind else None
-        if name == "subscription_exposed_id":
+        if name in ("subscription_exposed_id", "subscription_id"):
             return self.ids["subscription"]
+        if name == "invoice_id":
+            return self.ids["paid_invoice"]
+        if name == "meter_id":
+            return self.ids["meter"]
         if name == "invoice" and path.endswith(("/pay", "/void", "/mark_uncollectible", "/send")):
             return self.ids["paid_invoice"] if "void" not in path else self.ids["invoice"]
         return self.ids.get(name)
@@ -179,6 +189,8 @@ REFERENCES = {
     "from_subscription": "subscription",
     "test_clock": "test_clock",
     "invoiceitem": "invoiceitem",
+    "event_name": "meter_event_name",
+    "stripe_customer_id": "customer",
 }
 TAX_RATE_LISTS = ("tax_rates", "default_tax_rates", "dynamic_tax_rates")
 
