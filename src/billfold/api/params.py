@@ -43,16 +43,18 @@ class Params(BaseModel):
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
+def _invalid_integer(value: Any, param: str) -> InvalidRequest:
+    return InvalidRequest(f"Invalid integer: {value}", param=param, code="parameter_invalid_integer")
+
+
 def integer(value: Any, param: str) -> int:
     """A wire value as a 64-bit integer, or Stripe's "Invalid integer" error naming ``param``."""
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise InvalidRequest(
-            f"Invalid integer: {value}", param=param, code="parameter_invalid_integer"
-        ) from None
+        raise _invalid_integer(value, param) from None
     if isinstance(value, bool) or not INT_MIN <= number <= INT_MAX:
-        raise InvalidRequest(f"Invalid integer: {value}", param=param, code="parameter_invalid_integer")
+        raise _invalid_integer(value, param)
     return number
 
 
@@ -62,8 +64,7 @@ def _check_integers(value: Any, loc: tuple[str | int, ...]) -> None:
         return
     if isinstance(value, int):
         if not INT_MIN <= value <= INT_MAX:
-            param = param_name(loc)
-            raise InvalidRequest(f"Invalid integer: {value}", param=param, code="parameter_invalid_integer")
+            raise _invalid_integer(value, param_name(loc))
     elif isinstance(value, BaseModel):
         for name in value.model_fields_set:
             _check_integers(getattr(value, name), (*loc, name))
@@ -118,7 +119,7 @@ def to_invalid_request(exc: ValidationError) -> InvalidRequest:
     if kind == "missing":
         return InvalidRequest(f"Missing required param: {param}.", param=param, code="parameter_missing")
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return InvalidRequest(f"Invalid integer: {value}", param=param, code="parameter_invalid_integer")
+        return _invalid_integer(value, param)
     if kind in ("bool_parsing", "bool_type"):
         return InvalidRequest(f"Invalid boolean: {value}", param=param)
     if kind in ("decimal_parsing", "decimal_type", "float_parsing"):
