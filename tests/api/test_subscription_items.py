@@ -200,3 +200,32 @@ def test_a_declined_pending_item_change_leaves_the_item_as_it_was(tenant: Tenant
     expect_error(
         tenant, lambda: c.v1.subscription_items.update(si, params={"quantity": 2}), status=400, param=None
     )
+
+
+def test_an_item_read_by_id_or_listed_is_the_subscription_s_item_as_it_is_now(tenant: Tenant) -> None:
+    """The item is kept in its subscription's document (a renewal moves every item's period in one write): reading
+    it by id or listing it gives that item, including its period after a renewal and its quantity after a change,
+    and a removed item is gone from both."""
+    c = tenant.client
+    price, addon = monthly_price(c, 9900, "Advanced seat"), monthly_price(c, 3500, "Copilot")
+    clock, cus = customer_on_clock(c, JAN1)
+    sub = c.v1.subscriptions.create(
+        params={"customer": cus, "items": [{"price": price, "quantity": 20}, {"price": addon, "quantity": 5}]}
+    )
+    seats, copilot = sub["items"].data[0].id, sub["items"].data[1].id
+    feb1, mar1 = JAN1 + 31 * 86400, JAN1 + 59 * 86400
+    advance(c, clock, feb1 + 2 * 3600)  # renewed on Feb 1, its invoice finalized and paid
+    c.v1.subscription_items.update(seats, params={"quantity": 22, "proration_behavior": "none"})
+
+    item = c.v1.subscription_items.retrieve(seats)
+    held = c.v1.subscriptions.retrieve(sub.id)["items"].data
+    assert (item.current_period_start, item.current_period_end, item.quantity) == (feb1, mar1, 22)
+    assert item.to_dict() == held[0].to_dict()
+    listed = c.v1.subscription_items.list(params={"subscription": sub.id}).data
+    assert sorted((i.id, i.quantity, i.current_period_start) for i in listed) == sorted(
+        [(seats, 22, feb1), (copilot, 5, feb1)]
+    )
+
+    c.v1.subscription_items.delete(copilot, params={"proration_behavior": "none"})
+    expect_error(tenant, lambda: c.v1.subscription_items.retrieve(copilot), status=404, param="id")
+    assert [i.id for i in c.v1.subscription_items.list(params={"subscription": sub.id}).data] == [seats]

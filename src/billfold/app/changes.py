@@ -589,7 +589,7 @@ def _store_new_objects(store: Store, plan: Plan, now: int) -> None:
         doc = {k: v for k, v in d.items() if k != "coupon"}
         store.insert(doc, Index(customer=d["customer"], parent=plan.sub["id"]), created=now)
     for item in plan.added:
-        store.insert(item, Index(parent=plan.sub["id"], customer=plan.sub["customer"]), created=now)
+        subscriptions.insert_item_row(store, plan.sub, item, created=now)
     for item in plan.removed:
         store.delete("subscription_item", item["id"])
 

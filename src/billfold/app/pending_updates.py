@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import invoicing, subscriptions
 from .errors import InvalidRequest
-from .ports import Doc, Index, Store
+from .ports import Doc, Store
 
 if TYPE_CHECKING:
     from .changes import Plan
@@ -101,7 +101,7 @@ def apply(store: Store, sub: Doc) -> None:
     """The pending update's invoice is paid: make the change as it was computed at the request."""
     pending = sub.pop("billfold_pending_update")
     for item in pending["added"]:
-        store.insert(item, Index(parent=sub["id"], customer=sub["customer"]))
+        subscriptions.insert_item_row(store, sub, item)
     for item_id in pending["removed"]:
         store.delete("subscription_item", item_id)
     previous = {k: sub.get(k) for k in pending["set"]}

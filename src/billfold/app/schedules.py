@@ -434,7 +434,7 @@ def _sync_items(store: Store, sub: Doc, phase: Doc, at: int) -> None:
                 "subscription": sub["id"],
                 "tax_rates": [],
             }
-            store.insert(item, Index(parent=sub["id"], customer=sub["customer"]), created=at)
+            subscriptions.insert_item_row(store, sub, item, created=at)
         if item["price"]["recurring"].get("usage_type") != "metered":
             item["quantity"] = int(pi.get("quantity") or 0)
         if pi["metadata"]:

@@ -135,6 +135,31 @@ def get_subscription(
     return doc
 
 
+def insert_item_row(store: Store, sub: Doc, item: Doc, *, created: int | None = None) -> None:
+    """The row that finds a subscription item by its id: the item itself lives in its subscription's document
+    (``items.data``), which every change of the item writes anyway. The row holds only the item's id, its
+    subscription and when it was created, so a renewal (which moves every item's period) writes one row, not one
+    per item; ``get_item`` reads the item from its subscription."""
+    row = {
+        "id": item["id"],
+        "object": "subscription_item",
+        "subscription": sub["id"],
+        "created": item["created"],
+    }
+    store.insert(row, Index(parent=sub["id"], customer=sub["customer"]), created=created)
+
+
+def get_item(store: Store, item_id: str) -> Doc | None:
+    """The subscription item as its subscription holds it now, or None when there is no such item (removed)."""
+    row = store.get("subscription_item", item_id)
+    if row is None or row.get("deleted"):
+        return None
+    sub = store.get("subscription", row["subscription"])
+    if sub is None or sub.get("deleted"):
+        return None
+    return next((item for item in sub["items"]["data"] if item["id"] == item_id), None)
+
+
 def get_price(store: Store, price_id: str, param: str) -> Doc:
     price = store.get("price", price_id)
     if price is None or price.get("deleted"):
@@ -406,7 +431,7 @@ def persist_new(store: Store, doc: Doc, discounts: list[Doc]) -> None:
     set_due(store, doc)
     store.insert(doc, _index(doc), created=doc["created"])
     for item in doc["items"]["data"]:
-        store.insert(item, Index(parent=doc["id"], customer=doc["customer"]), created=item["created"])
+        insert_item_row(store, doc, item, created=item["created"])
     for d in discounts:
         stored = {k: v for k, v in d.items() if k != "coupon"}
         store.insert(stored, Index(customer=d["customer"], parent=d["subscription"]), created=d["start"])
@@ -420,11 +445,10 @@ def save(
     previous: Doc | None = None,
     event: str | None = "customer.subscription.updated",
 ) -> None:
-    """Store the subscription and its items with a fresh due instant, and record ``event`` (when given)."""
+    """Store the subscription (its items are in its document) with a fresh due instant, and record ``event``
+    (when given)."""
     set_due(store, doc)
     store.replace(doc, _index(doc))
-    for item in doc["items"]["data"]:
-        store.replace(item, Index(parent=doc["id"], customer=doc["customer"]))
     if event:
         store.record(event, doc, previous_attributes=previous)
 

@@ -57,8 +57,9 @@ _CONSTRAINED_TYPES = frozenset({"price", "promotion_code", "billing.meter"})
 # Types whose ids the store's callers always draw with ``ids.new_id`` (never chosen by an API caller): their inserts
 # cannot conflict, so they are deferred like replaces.
 _GENERATED_IDS = frozenset({"invoice", "invoiceitem", "subscription", "subscription_item", "discount"})
-# Children (``parent`` = the subscription) that a subscription's due actions read or save with it.
-_CLAIMED_CHILDREN = ("subscription_item", "discount")
+# Children (``parent`` = the subscription) that a subscription's due actions read or save with it (its items are in
+# its document: app/subscriptions.py, ``insert_item_row``).
+_CLAIMED_CHILDREN = ("discount",)
 _FETCH = 500  # rows per fetch when iterating
 # Past this many held documents, the clean ones are forgotten (a clock advance over thousands of customers runs in
 # one unit of work); they are read again if needed.

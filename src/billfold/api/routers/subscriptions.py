@@ -12,7 +12,7 @@ from pydantic import Field
 from billfold.app import billing, changes, lifecycle
 from billfold.app import subscriptions as uc
 from billfold.app.errors import BillfoldError, InvalidRequest, ResourceMissing
-from billfold.app.ports import Doc
+from billfold.app.ports import Doc, Page
 
 from ..framework import Ctx, ListResult, StripeRouter
 from ..params import EmptyIsNone, ListParams, Metadata, Params, TaxRateIds, given_values
@@ -124,10 +124,7 @@ def list_(ctx: Ctx, params: dict[str, Any]) -> ListResult:
 @router.get("/v1/subscription_items/{item_id}")
 def retrieve_item(ctx: Ctx, params: dict[str, Any], item_id: str) -> Doc:
     Params.parse(params)
-    doc = ctx.store.get("subscription_item", item_id)
-    if doc is None or doc.get("deleted"):
-        raise ResourceMissing("subscription_item", item_id)
-    return doc
+    return _stored_item(ctx, item_id)
 
 
 class ItemList(ListParams):
@@ -137,12 +134,14 @@ class ItemList(ListParams):
 @router.get("/v1/subscription_items")
 def list_items(ctx: Ctx, params: dict[str, Any]) -> ListResult:
     p = ItemList.parse(params)
-    uc.get_subscription(ctx.store, p.subscription, param="subscription")
-    page = ctx.store.list(
-        "subscription_item",
-        p.page_query({"parent": p.subscription}),
+    sub = uc.get_subscription(ctx.store, p.subscription, param="subscription")
+    rows = ctx.store.list("subscription_item", p.page_query({"parent": p.subscription}))
+    # The rows give the order and the page; the items are as the subscription holds them (uc.insert_item_row).
+    held = {item["id"]: item for item in sub["items"]["data"]}
+    return ListResult(
+        Page([held[row["id"]] for row in rows.data if row["id"] in held], rows.has_more),
+        "/v1/subscription_items",
     )
-    return ListResult(page, "/v1/subscription_items")
 
 
 PaymentBehavior = Literal[
@@ -212,8 +211,8 @@ def _change_one_item(ctx: Ctx, sub_id: str, change: dict[str, Any], values: dict
 
 
 def _stored_item(ctx: Ctx, item_id: str) -> Doc:
-    doc = ctx.store.get("subscription_item", item_id)
-    if doc is None or doc.get("deleted"):
+    doc = uc.get_item(ctx.store, item_id)
+    if doc is None:
         raise ResourceMissing("subscription_item", item_id)
     return doc
 
