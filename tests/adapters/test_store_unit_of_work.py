@@ -58,6 +58,28 @@ def test_reads_are_copies_never_aliases(uow: SqlUnitOfWork, scope: Scope) -> Non
         assert store.get_many("invoice", [doc["id"]])[doc["id"]]["lines"]["data"][0]["amount"] == 1
 
 
+def test_a_view_is_decoded_once_per_version_and_follows_every_write(uow: SqlUnitOfWork, scope: Scope) -> None:
+    """``view`` hands out one shared read-only document per stored version: the same dict until the object is
+    written, then the new version; in a later transaction (read from the row), the document as committed."""
+    doc = _doc("coupon", percent_off=20, name="first")
+    with uow(scope) as store:
+        store.insert(doc, Index())
+        first = store.view("coupon", doc["id"])
+        assert first == doc and store.view("coupon", doc["id"]) is first
+        changed = {**doc, "name": "second"}
+        store.replace(changed, Index())
+        second = store.view("coupon", doc["id"])
+        assert second == changed and second is not first and first["name"] == "first"
+        assert store.view("coupon", "coupon_missing") is None
+    with uow(scope) as store:
+        from_row = store.view("coupon", doc["id"])
+        assert from_row == changed and store.view("coupon", doc["id"]) is from_row
+        assert store.get("coupon", doc["id"]) == from_row and store.get("coupon", doc["id"]) is not from_row
+        store.delete("coupon", doc["id"])
+        gone = store.view("coupon", doc["id"])
+        assert gone is not None and gone.get("deleted") is True
+
+
 def test_deferred_replaces_are_seen_by_reads_queries_and_the_next_transaction(
     runtime: Runtime, uow: SqlUnitOfWork, scope: Scope
 ) -> None:

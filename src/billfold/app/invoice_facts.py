@@ -92,7 +92,7 @@ def discount_facts(store: Store, discount_ids: list[str]) -> tuple[Discount, ...
         d = found.get(did)
         if d is None:
             continue
-        coupon = store.get("coupon", d["source"]["coupon"])
+        coupon = store.view("coupon", d["source"]["coupon"])
         if coupon is None:
             continue
         out.append(Discount(id=did, coupon=coupon_fact(coupon), start=d.get("start"), end=d.get("end")))
@@ -113,7 +113,7 @@ def tax_facts(rates: list[Doc]) -> tuple[TaxRate, ...]:
 
 
 def product_name(store: Store, price: Doc) -> str:
-    product = store.get("product", price["product"]) if isinstance(price.get("product"), str) else None
+    product = store.view("product", price["product"]) if isinstance(price.get("product"), str) else None
     return str((product or {}).get("name") or price.get("nickname") or price["id"])
 
 

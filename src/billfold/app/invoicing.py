@@ -194,10 +194,10 @@ def payment_method_for(store: Store, doc: Doc) -> str | None:
     if doc.get("default_payment_method"):
         return str(doc["default_payment_method"])
     sub_id = ((doc.get("parent") or {}).get("subscription_details") or {}).get("subscription")
-    sub = store.get("subscription", sub_id) if sub_id else None
+    sub = store.view("subscription", sub_id) if sub_id else None
     if sub and sub.get("default_payment_method"):
         return str(sub["default_payment_method"])
-    customer = store.get("customer", doc["customer"]) or {}
+    customer = store.view("customer", doc["customer"]) or {}
     pm = (customer.get("invoice_settings") or {}).get("default_payment_method")
     return str(pm) if pm else None
 

@@ -102,6 +102,8 @@ class SqlStore:
         self._events: list[tuple[Any, ...]] = []
         self._audit: list[tuple[Any, ...]] = []
         self._settings: Doc | None = None
+        # Documents decoded for ``view``, with the raw bytes they were decoded from (identity marks the version).
+        self._views: dict[tuple[str, str], tuple[bytes, Doc]] = {}
         # Customers known to have no pending invoice item in this transaction (``claim``); forgotten on any write
         # of an invoice item.
         self._no_pending_items: set[str] = set()
@@ -137,6 +139,27 @@ class SqlStore:
             return {"id": object_id, "object": object_type, "deleted": True}
         doc: Doc = loads_json(entry.raw)
         return doc
+
+    def view(self, object_type: str, object_id: str) -> Doc | None:
+        """A read-only document, decoded once per version held: each call of ``get`` decodes a fresh copy (9 µs for
+        an invoice), while a worker's batch reads the same coupon, product and customer for every subscription."""
+        key = (object_type, object_id)
+        entry = self._objects.get(key)
+        if entry is None or entry.raw is None:
+            found = self.get(object_type, object_id)  # read and held now (or missing, or deleted)
+            entry = self._objects.get(key)
+            if found is None or entry is None or entry.raw is None:
+                return found
+        else:
+            cached = self._views.get(key)
+            # The version decoded before? (A write holds new raw bytes.)
+            if cached is not None and cached[0] is entry.raw:
+                return cached[1]
+            found = loads_json(entry.raw)
+        if len(self._views) >= _HOLD_AT_MOST:
+            self._views.clear()
+        self._views[key] = (entry.raw, found)
+        return found
 
     def get_many(self, object_type: str, object_ids: Sequence[str]) -> dict[str, Doc]:
         found: dict[str, Doc] = {}
