@@ -13,7 +13,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,6 +168,12 @@ def _tenant(runtime: Runtime, server_url: str) -> Tenant:
 @pytest.fixture
 def tenant(runtime: Runtime, server_url: str) -> Tenant:
     return _tenant(runtime, server_url)
+
+
+@pytest.fixture
+def make_tenant(runtime: Runtime, server_url: str) -> Callable[[], Tenant]:
+    """New tenants on demand (a stateful property starts each of its runs on an account of its own)."""
+    return lambda: _tenant(runtime, server_url)
 
 
 @pytest.fixture
