@@ -80,6 +80,8 @@ OPERATIONS = {
     "subscribe",
     "change_quantity",
     "swap_plan",
+    "add_or_remove_addon",
+    "pay_open_invoice",
     "one_off_charge",
     "set_cancel_at_period_end",
     "cancel_now",
@@ -91,11 +93,14 @@ OPERATIONS = {
 BEHAVIORS = ["create_prorations", "none", "always_invoice"]
 
 
-def add_months(t: int, months: int) -> int:
-    """``t`` moved by whole months (the machine only anchors on days 1-28, so no month-end rule applies)."""
-    y, m, d, hh, mm, ss = time.gmtime(t)[:6]
+def add_months(anchor: int, months: int) -> int:
+    """The start of the period ``months`` after the one anchored at ``anchor``: the same day of the month and time of
+    day, or the month's last day when it has no such day (an anchor on the 31st renews on 28 or 29 February, then on
+    31 March: https://docs.stripe.com/billing/subscriptions/billing-cycle)."""
+    y, m, d, hh, mm, ss = time.gmtime(anchor)[:6]
     m0 = m - 1 + months
-    return calendar.timegm((y + m0 // 12, m0 % 12 + 1, d, hh, mm, ss))
+    year, month = y + m0 // 12, m0 % 12 + 1
+    return calendar.timegm((year, month, min(d, calendar.monthrange(year, month)[1]), hh, mm, ss))
 
 
 def as_dict(obj: Any) -> dict[str, Any]:
@@ -121,11 +126,12 @@ class Sub:
     id: str
     customer: str
     clock: str
-    anchor: int
+    started: int
+    anchor: int  # the first paid period's start: the start, or the trial's end
     now: int
     items: dict[str, Item]  # "seats" and maybe "addon"
     coupon: bool
-    periods: int = 1  # periods begun
+    periods: int  # paid periods begun (0 in the trial)
     expected: Fraction = Fraction(0)  # gross: before the coupon
     ended: bool = False
     cancel_at_period_end: bool = False
@@ -133,6 +139,8 @@ class Sub:
 
     @property
     def period(self) -> tuple[int, int]:
+        if self.periods == 0:
+            return self.started, self.anchor
         return add_months(self.anchor, self.periods - 1), add_months(self.anchor, self.periods)
 
     def share_left(self) -> Fraction:
@@ -144,7 +152,7 @@ class Sub:
 
     def renew(self) -> None:
         self.periods += 1
-        for item in self.items.values():
+        for item in self.items.values():  # billed in advance
             self.expected += item.rate
             item.billed = item.rate
 
@@ -188,14 +196,28 @@ class BillingMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.model) < 3)
     @rule(
         target=subs,
-        day=st.integers(0, 27),
+        day=st.integers(0, 30),
         hour=st.integers(0, 23),
         seats=st.integers(1, 40),
         addon=st.integers(0, 40),
         tax=st.booleans(),
         coupon=st.booleans(),
+        trial_days=st.sampled_from([0, 0, 7, 30]),
+        invoiced=st.booleans(),
     )
-    def subscribe(self, day: int, hour: int, seats: int, addon: int, tax: bool, coupon: bool) -> str:
+    def subscribe(
+        self,
+        day: int,
+        hour: int,
+        seats: int,
+        addon: int,
+        tax: bool,
+        coupon: bool,
+        trial_days: int,
+        invoiced: bool,
+    ) -> str:
+        """A customer on a new clock subscribes in January (any day: the 29th-31st renew at month end), with or
+        without a trial, paying by card or by invoice (``send_invoice``, due in 14 days)."""
         c = self.c
         at = T0 + day * DAY + hour * HOUR
         self._ran("subscribe")
@@ -211,25 +233,32 @@ class BillingMachine(RuleBasedStateMachine):
             params["default_tax_rates"] = [self.vat]
         if coupon:
             params["discounts"] = [{"coupon": self.coupon}]
+        if trial_days:
+            params["trial_period_days"] = trial_days
+        if invoiced:
+            params |= {"collection_method": "send_invoice", "days_until_due": 14}
         sub = c.v1.subscriptions.create(params=params)  # type: ignore[arg-type]
-        assert sub.status == "active"
+        assert sub.status == ("trialing" if trial_days else "active")
         by_price = {i.price.id: i for i in sub["items"].data}
         model = Sub(
             id=sub.id,
             customer=customer,
             clock=clock,
-            anchor=at,
+            started=at,
+            anchor=at + trial_days * DAY,
             now=at,
             items={"seats": Item(by_price[self.prices["seat"]].id, "seat", seats, 0)},
             coupon=coupon,
+            periods=0,
         )
         if addon:
             model.items["addon"] = Item(by_price[self.prices["addon"]].id, "addon", addon, 0)
-        for item in model.items.values():
-            item.billed = item.rate
-            model.expected += item.rate
-            assert sub["items"].data[0].current_period_start == at
-            assert sub["items"].data[0].current_period_end == add_months(at, 1)
+        if not trial_days:  # the first period is billed now; a trial's is free
+            model.renew()
+        assert (
+            sub["items"].data[0].current_period_start,
+            sub["items"].data[0].current_period_end,
+        ) == model.period
         self.model[sub.id] = model
         return sub.id
 
@@ -242,7 +271,7 @@ class BillingMachine(RuleBasedStateMachine):
         return None if model.ended else model
 
     def _prorate(self, model: Sub, item: Item, new_rate: int, behavior: str) -> None:
-        if behavior != "none":
+        if behavior != "none" and model.periods > 0:  # (a change in a trial costs nothing)
             model.expected += (new_rate - item.billed) * model.share_left()
             item.billed = new_rate
 
@@ -291,6 +320,51 @@ class BillingMachine(RuleBasedStateMachine):
         assert updated.price.id == self.prices[new] and updated.quantity == item.quantity
         self._prorate(model, item, UNIT[new] * item.quantity, behavior)
         item.price = new
+
+    @rule(sub_id=subs, quantity=st.integers(1, 40), behavior=st.sampled_from(BEHAVIORS))
+    def add_or_remove_addon(self, sub_id: str, quantity: int, behavior: str) -> None:
+        """The add-on is added when the subscription has none and removed when it has one."""
+        model = self._live(sub_id)
+        if model is None:
+            return
+        self._ran("add_or_remove_addon")
+        item = model.items.get("addon")
+        if item is None:
+            created = self.c.v1.subscription_items.create(
+                params={
+                    "subscription": sub_id,
+                    "price": self.prices["addon"],
+                    "quantity": quantity,
+                    "proration_behavior": behavior,  # type: ignore[typeddict-item]
+                }
+            )
+            item = model.items["addon"] = Item(created.id, "addon", quantity, 0)  # nothing billed for it yet
+            self._prorate(model, item, item.rate, behavior)
+            return
+        deleted = self.c.v1.subscription_items.delete(item.id, params={"proration_behavior": behavior})  # type: ignore[typeddict-item]
+        assert deleted.deleted is True
+        self._prorate(model, item, 0, behavior)
+        del model.items["addon"]
+
+    @rule(data=st.data())
+    def pay_open_invoice(self, data: st.DataObject) -> None:
+        """An open invoice paid by hand: with a working card it is paid; with a declining one it stays open."""
+        invoices = [
+            i for i in self.c.v1.invoices.list(params={"status": "open", "limit": 100}).auto_paging_iter()
+        ]
+        if not invoices:
+            return
+        self._ran("pay_open_invoice")
+        inv = data.draw(st.sampled_from(sorted(invoices, key=lambda i: i.id)), label="invoice")
+        failing = next(m.failing for m in self.model.values() if m.customer == inv.customer)
+        try:
+            paid = self.c.v1.invoices.pay(inv.id)
+        except stripe.CardError as e:
+            assert failing and e.http_status == 402
+            assert self.c.v1.invoices.retrieve(inv.id).status == "open"
+        else:
+            assert not failing or inv.amount_remaining == 0
+            assert paid.status == "paid" and paid.amount_remaining == 0
 
     @rule(sub_id=subs, amount=st.integers(1, 50_000))
     def one_off_charge(self, sub_id: str, amount: int) -> None:
