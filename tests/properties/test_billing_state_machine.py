@@ -204,6 +204,7 @@ class BillingMachine(RuleBasedStateMachine):
         coupon=st.booleans(),
         trial_days=st.sampled_from([0, 0, 7, 30]),
         invoiced=st.booleans(),
+        retried=st.booleans(),
     )
     def subscribe(
         self,
@@ -215,6 +216,7 @@ class BillingMachine(RuleBasedStateMachine):
         coupon: bool,
         trial_days: int,
         invoiced: bool,
+        retried: bool,
     ) -> str:
         """A customer on a new clock subscribes in January (any day: the 29th-31st renew at month end), with or
         without a trial, paying by card or by invoice (``send_invoice``, due in 14 days)."""
@@ -237,7 +239,7 @@ class BillingMachine(RuleBasedStateMachine):
             params["trial_period_days"] = trial_days
         if invoiced:
             params |= {"collection_method": "send_invoice", "days_until_due": 14}
-        sub = c.v1.subscriptions.create(params=params)  # type: ignore[arg-type]
+        sub = self._send(c.v1.subscriptions.create, params=params, retried=retried)
         assert sub.status == ("trialing" if trial_days else "active")
         by_price = {i.price.id: i for i in sub["items"].data}
         model = Sub(
@@ -261,6 +263,18 @@ class BillingMachine(RuleBasedStateMachine):
         ) == model.period
         self.model[sub.id] = model
         return sub.id
+
+    def _send(self, call: Callable[..., Any], *args: Any, params: dict[str, Any], retried: bool) -> Any:
+        """A POST with an idempotency key; when ``retried``, the same request again, as a client whose connection
+        dropped would send it: the answer must be the first one replayed, and nothing happens twice."""
+        options = {"idempotency_key": f"machine-{secrets.token_hex(8)}"}
+        first = call(*args, params=params, options=options)
+        if retried:
+            again = call(*args, params=params, options=options)
+            assert again.last_response is not None
+            assert again.last_response.headers.get("Idempotent-Replayed") == "true"
+            assert again.to_dict() == first.to_dict()
+        return first
 
     @staticmethod
     def _ran(rule: str) -> None:
@@ -288,23 +302,15 @@ class BillingMachine(RuleBasedStateMachine):
             return
         self._ran("change_quantity")
         item = model.items[which]
-        key = f"qty-{secrets.token_hex(8)}"
         params: dict[str, Any] = {"quantity": quantity, "proration_behavior": behavior}
-        first = self.c.v1.subscription_items.update(item.id, params=params, options={"idempotency_key": key})  # type: ignore[arg-type]
-        assert first.quantity == quantity
-        if retried:  # the same request again, as a client whose connection dropped would send it
-            again = self.c.v1.subscription_items.update(
-                item.id, params=params, options={"idempotency_key": key}
-            )  # type: ignore[arg-type]
-            assert again.last_response is not None
-            assert again.last_response.headers.get("Idempotent-Replayed") == "true"
-            assert again.to_dict() == first.to_dict()
+        updated = self._send(self.c.v1.subscription_items.update, item.id, params=params, retried=retried)
+        assert updated.quantity == quantity
         if quantity != item.quantity:  # an update that changes nothing prorates nothing
             self._prorate(model, item, UNIT[item.price] * quantity, behavior)
         item.quantity = quantity
 
-    @rule(sub_id=subs, behavior=st.sampled_from(BEHAVIORS))
-    def swap_plan(self, sub_id: str, behavior: str) -> None:
+    @rule(sub_id=subs, behavior=st.sampled_from(BEHAVIORS), retried=st.booleans())
+    def swap_plan(self, sub_id: str, behavior: str, retried: bool) -> None:
         """Seats move between the standard and the pro price (an upgrade or a downgrade), same quantity (given: a new
         price without a quantity sets it to 1, as in Stripe)."""
         model = self._live(sub_id)
@@ -313,16 +319,20 @@ class BillingMachine(RuleBasedStateMachine):
         item = model.items["seats"]
         self._ran("swap_plan")
         new = "pro" if item.price == "seat" else "seat"
-        updated = self.c.v1.subscription_items.update(
+        updated = self._send(
+            self.c.v1.subscription_items.update,
             item.id,
-            params={"price": self.prices[new], "quantity": item.quantity, "proration_behavior": behavior},  # type: ignore[typeddict-item]
+            params={"price": self.prices[new], "quantity": item.quantity, "proration_behavior": behavior},
+            retried=retried,
         )
         assert updated.price.id == self.prices[new] and updated.quantity == item.quantity
         self._prorate(model, item, UNIT[new] * item.quantity, behavior)
         item.price = new
 
-    @rule(sub_id=subs, quantity=st.integers(1, 40), behavior=st.sampled_from(BEHAVIORS))
-    def add_or_remove_addon(self, sub_id: str, quantity: int, behavior: str) -> None:
+    @rule(
+        sub_id=subs, quantity=st.integers(1, 40), behavior=st.sampled_from(BEHAVIORS), retried=st.booleans()
+    )
+    def add_or_remove_addon(self, sub_id: str, quantity: int, behavior: str, retried: bool) -> None:
         """The add-on is added when the subscription has none and removed when it has one."""
         model = self._live(sub_id)
         if model is None:
@@ -330,13 +340,15 @@ class BillingMachine(RuleBasedStateMachine):
         self._ran("add_or_remove_addon")
         item = model.items.get("addon")
         if item is None:
-            created = self.c.v1.subscription_items.create(
+            created = self._send(
+                self.c.v1.subscription_items.create,
                 params={
                     "subscription": sub_id,
                     "price": self.prices["addon"],
                     "quantity": quantity,
-                    "proration_behavior": behavior,  # type: ignore[typeddict-item]
-                }
+                    "proration_behavior": behavior,
+                },
+                retried=retried,
             )
             item = model.items["addon"] = Item(created.id, "addon", quantity, 0)  # nothing billed for it yet
             self._prorate(model, item, item.rate, behavior)
@@ -366,13 +378,15 @@ class BillingMachine(RuleBasedStateMachine):
             assert not failing or inv.amount_remaining == 0
             assert paid.status == "paid" and paid.amount_remaining == 0
 
-    @rule(sub_id=subs, amount=st.integers(1, 50_000))
-    def one_off_charge(self, sub_id: str, amount: int) -> None:
+    @rule(sub_id=subs, amount=st.integers(1, 50_000), retried=st.booleans())
+    def one_off_charge(self, sub_id: str, amount: int, retried: bool) -> None:
         """A pending charge on the customer: the next invoice of the customer collects it."""
         model = self.model[sub_id]
         self._ran("one_off_charge")
-        item = self.c.v1.invoice_items.create(
-            params={"customer": model.customer, "amount": amount, "currency": "usd"}
+        item = self._send(
+            self.c.v1.invoice_items.create,
+            params={"customer": model.customer, "amount": amount, "currency": "usd"},
+            retried=retried,
         )
         self.one_offs[item.id] = model.customer
 
@@ -392,6 +406,7 @@ class BillingMachine(RuleBasedStateMachine):
         if model is None:
             return
         self._ran("cancel_now")
+        # (a DELETE: Stripe takes no idempotency key for it)
         sub = self.c.v1.subscriptions.cancel(sub_id, params={"prorate": prorate, "invoice_now": invoice_now})
         assert sub.status == "canceled" and sub.ended_at == model.now
         if prorate:
@@ -477,7 +492,7 @@ class BillingMachine(RuleBasedStateMachine):
             )
             params[how] = amount
         self._ran("credit_note")
-        note = self.c.v1.credit_notes.create(params=params)  # type: ignore[arg-type]
+        note = self._send(self.c.v1.credit_notes.create, params=params, retried=data.draw(st.booleans()))
         assert note.total == amount
         too_much = {"invoice": inv.id, "amount": room - amount + 1}
         if inv.status == "paid":
