@@ -486,17 +486,35 @@ class BillingMachine(RuleBasedStateMachine):
             return
         amount = data.draw(st.integers(1, room), label="amount")
         params: dict[str, Any] = {"invoice": inv.id, "amount": amount}
-        if inv.status == "paid":
+        # Stripe's split: the credit first reduces what is still due; the rest (post-payment) is refunded to the
+        # card, credited to the balance or settled out of band, as the request says.
+        post = amount - min(amount, inv.amount_remaining if inv.status == "open" else 0)
+        refundable = inv.amount_paid - sum(
+            r.amount_refunded
+            for n in self.c.v1.credit_notes.list(params={"invoice": inv.id, "limit": 100}).auto_paging_iter()
+            for r in n.refunds
+        )
+        if post:
             how = data.draw(
                 st.sampled_from(["refund_amount", "credit_amount", "out_of_band_amount"]), label="how"
             )
-            params[how] = amount
+            params[how] = post
+            if (
+                how == "refund_amount" and post > refundable
+            ):  # more than the card paid: refused, nothing written
+                before = (self.tenant.rows(), self.tenant.audit_rows())
+                try:
+                    self.c.v1.credit_notes.create(params=params)  # type: ignore[arg-type]
+                except stripe.InvalidRequestError as e:
+                    assert (e.http_status, e.param) == (400, "refund_amount")
+                else:
+                    raise AssertionError("a refund beyond the invoice's payment was accepted")
+                assert (self.tenant.rows(), self.tenant.audit_rows()) == before
+                return
         self._ran("credit_note")
         note = self._send(self.c.v1.credit_notes.create, params=params, retried=data.draw(st.booleans()))
-        assert note.total == amount
-        too_much = {"invoice": inv.id, "amount": room - amount + 1}
-        if inv.status == "paid":
-            too_much["credit_amount"] = room - amount + 1
+        assert (note.total, note.pre_payment_amount + note.post_payment_amount) == (amount, amount)
+        too_much = {"invoice": inv.id, "amount": room - amount + 1, "credit_amount": room - amount + 1}
         try:
             self.c.v1.credit_notes.create(params=too_much)  # type: ignore[arg-type]
         except stripe.InvalidRequestError as e:
@@ -554,7 +572,7 @@ class BillingMachine(RuleBasedStateMachine):
     def _check_subscriptions(self, invoices: list[dict[str, Any]], pending: list[dict[str, Any]]) -> None:
         billed: dict[str, Fraction] = {s: Fraction(0) for s in self.model}
         lines_of: Counter[str] = Counter()
-        periods: Counter[tuple[str, int]] = Counter()
+        periods: dict[tuple[str, int], list[str]] = {}
         for inv in invoices:
             if inv["status"] == "void":
                 continue
@@ -568,13 +586,16 @@ class BillingMachine(RuleBasedStateMachine):
                 billed[sub_id] += net
                 lines_of[sub_id] += 1
                 if parent.get("type") == "subscription_item_details" and not details.get("proration"):
-                    periods[(details["subscription_item"], line["period"]["start"])] += 1
+                    key = (details["subscription_item"], line["period"]["start"])
+                    periods.setdefault(key, []).append(
+                        f"{inv['id']} ({inv['billing_reason']}): {line['description']}"
+                    )
         for item in pending:
             sub_id = ((item.get("parent") or {}).get("subscription_details") or {}).get("subscription")
             if sub_id in billed:
                 billed[sub_id] += item["amount"]
                 lines_of[sub_id] += 1
-        twice = [key for key, n in periods.items() if n > 1]
+        twice = {key: where for key, where in periods.items() if len(where) > 1}
         assert not twice, f"periods billed twice: {twice}"
         for sub_id, model in self.model.items():
             slack = lines_of[sub_id] * (2 if model.coupon else 1)
@@ -617,14 +638,17 @@ class BillingMachine(RuleBasedStateMachine):
 
     @invariant()
     def credit_notes_and_balances(self) -> None:
-        notes: dict[str, int] = Counter()
+        notes: Counter[str] = Counter()
+        refunds: Counter[str] = Counter()
         for note in self.c.v1.credit_notes.list(params={"limit": 100}).auto_paging_iter():
             if note.status != "void":
                 notes[note.invoice] += note.total
+                refunds[note.invoice] += sum(r.amount_refunded for r in note.refunds)
         for inv_id, total in notes.items():
             inv = self.c.v1.invoices.retrieve(inv_id)
             assert total <= inv.total
             assert inv.pre_payment_credit_notes_amount + inv.post_payment_credit_notes_amount == total
+            assert refunds[inv_id] <= inv.amount_paid  # never refunds more than the card paid
         for model in self.model.values():
             customer = self.c.v1.customers.retrieve(model.customer)
             ledger = self.c.v1.customers.balance_transactions.list(model.customer, params={"limit": 100})

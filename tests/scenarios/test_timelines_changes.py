@@ -243,3 +243,43 @@ def test_seats_up_then_down_in_one_period(tenant: Tenant) -> None:
     ]
     assert billing_events(c) == CREATE_EVENTS + CHANGE_EVENTS * 2 + RENEWAL_EVENTS
     assert_nothing_left_to_do(c, clock, sub.id, MAY1 + DRAFT_WINDOW + 60)
+
+
+# -- 3d. changes in the draft window ---------------------------------------------------------------------------
+def test_renewal_lines_keep_their_items_when_items_change_in_the_draft_window(tenant: Tenant) -> None:
+    """The renewal's draft is finalized an hour after it is made, and recomputed whenever its facts change (late
+    invoice items, usage). Items changed in that hour — the add-on removed with its unused May time invoiced at once,
+    the seat moved to the Pro price from June (``proration_behavior=none``) — must not cut the draft's lines off
+    their subscription items: each line is what its item was billed for May, and a credit for unused May time is
+    based on it (flexible billing mode). Halfway through May (31 days), 1 Basic seat (10 USD) becomes 3 Pro seats
+    (20 USD): -5.00 for half of what May's line billed, +30.00 for 3 Pro seats for half of May.
+
+    (Found by the stateful property in tests/properties/test_billing_state_machine.py.)"""
+    c = tenant.client
+    basic, pro, addon = (
+        monthly_price(c, 1000, "Basic"),
+        monthly_price(c, 2000, "Pro"),
+        monthly_price(c, 300, "Add-on"),
+    )
+    clock, cus = customer_on_clock(c, APR1)
+    sub = c.v1.subscriptions.create(
+        params={"customer": cus, "items": [{"price": basic, "quantity": 1}, {"price": addon, "quantity": 2}]}
+    )
+    seat, extra = (i.id for i in sub["items"].data)
+    advance(c, clock, MAY1 + 600)  # May's draft exists, not yet finalized
+    c.v1.subscription_items.delete(extra, params={"proration_behavior": "always_invoice"})
+    c.v1.subscription_items.update(seat, params={"price": pro, "quantity": 1, "proration_behavior": "none"})
+    advance(c, clock, MAY1 + DRAFT_WINDOW + 60)
+    renewal = next(i for i in sub_invoices(c, sub.id) if i.billing_reason == "subscription_cycle")
+    assert (renewal.status, renewal.total) == ("paid", 1600)
+    assert [
+        (line.amount, line.parent.subscription_item_details.subscription_item) for line in renewal.lines.data
+    ] == [
+        (1000, seat),
+        (600, extra),
+    ]
+
+    advance(c, clock, utc(2026, 5, 16, 12))
+    c.v1.subscription_items.update(seat, params={"quantity": 3, "proration_behavior": "create_prorations"})
+    pending = c.v1.invoice_items.list(params={"customer": cus, "pending": True}).data
+    assert sorted(i.amount for i in pending) == [-500, 3000]

@@ -163,11 +163,15 @@ def computed_fields(
     invoice_id: str,
     sub: Doc | None,
     unstored: dict[str, Doc] | None = None,
+    line_items: dict[str, str] | None = None,
 ) -> Doc:
     """The invoice fields the generator decides: lines, totals, balance. The rest is the caller's.
 
-    ``unstored`` gives invoice items that exist only in a preview (``create_preview``'s ``invoice_items``)."""
+    ``unstored`` gives invoice items that exist only in a preview (``create_preview``'s ``invoice_items``).
+    ``line_items`` gives the subscription item of lines a stored draft already has (by line id): a line keeps its
+    item when the subscription's items change during the draft window; new lines find theirs by price."""
     items_by_price = {i["price"]["id"]: i["id"] for i in (sub or {}).get("items", {}).get("data", [])}
+    line_items = line_items or {}
     item_ids = [i for i in (line_item_id(line.id) for line in draft.lines) if i and i not in (unstored or {})]
     items = (store.get_many("invoiceitem", item_ids) if item_ids else {}) | (unstored or {})
     lines = [
@@ -176,7 +180,7 @@ def computed_fields(
             invoice_id,
             draft.currency,
             store.scope.livemode,
-            items_by_price.get(line.price_id or ""),
+            line_items.get(line.id) or items_by_price.get(line.price_id or ""),
             items.get(line_item_id(line.id) or ""),
         )
         for line in draft.lines

@@ -52,7 +52,16 @@ def recompute_draft(store: Store, invoice: Doc) -> Doc:
         invoice_discounts=discount_facts(store, invoice.get("discounts") or []),
         default_tax_rates=tax_facts(invoice.get("default_tax_rates") or []),
     )
-    computed = computed_fields(store, generate(facts, int(invoice["created"])), invoice["id"], sub)
+    line_items = {
+        line["id"]: details["subscription_item"]
+        for line in kept
+        if (details := (line.get("parent") or {}).get("subscription_item_details") or {}).get(
+            "subscription_item"
+        )
+    }
+    computed = computed_fields(
+        store, generate(facts, int(invoice["created"])), invoice["id"], sub, line_items=line_items
+    )
     previous = {k: invoice.get(k) for k, v in computed.items() if invoice.get(k) != v}
     invoice.update(computed)
     return previous
