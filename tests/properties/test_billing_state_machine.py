@@ -2,7 +2,8 @@
 money right.
 
 Hypothesis plays a support team and its customers against a running server: subscriptions start on test clocks
-(seats and an optional add-on, an optional 19% exclusive VAT, an optional 20%-off-forever coupon), seats change
+(seats, an optional add-on, optional metered calls, an optional 19% exclusive VAT, an optional 20%-off-forever
+coupon, an optional trial, by card or by invoice, anchored on any day of the month), usage is reported, seats change
 up and down with each ``proration_behavior``, plans are swapped, one-off charges are added, subscriptions are set to
 cancel at period end or canceled now (with or without a credit for the unused time, with or without a final
 invoice), credit notes are issued on paid and open invoices, cards start declining and recover, POSTs are retried
@@ -11,7 +12,9 @@ and dunning run in between.
 
 A model written from Stripe's documented rules (not from Billfold's code) follows along:
 
-- a subscription is billed in advance for each period it begins, at the rates its items have then;
+- a subscription is billed in advance for each period it begins, at the rates its items have then; metered usage
+  is billed in arrears when a paid period ends, on the final invoice of a subscription canceled at period end or
+  with ``invoice_now``, and not at all in a trial or when dunning cancels the subscription;
 - a change with ``create_prorations`` or ``always_invoice`` at second ``t`` of the period ``[start, end)`` credits
   what was last billed for the item (flexible billing mode: the rate of the last debit, not the item's current
   price) for ``(end - t) / (end - start)`` of the period and debits the new rate for the same share; ``none`` bills
@@ -75,6 +78,7 @@ DAY = 86_400
 HOUR = 3_600
 T0 = calendar.timegm((2026, 1, 1, 0, 0, 0))
 UNIT = {"seat": 9900, "pro": 14900, "addon": 3500}  # USD cents a month
+USAGE_UNIT = 5  # USD cents a call, billed in arrears from a Billing Meter (sum of the events' values)
 COUPON_KEEPS = Fraction(4, 5)  # 20% off, forever
 OPERATIONS = {
     "subscribe",
@@ -83,6 +87,7 @@ OPERATIONS = {
     "add_or_remove_addon",
     "pay_open_invoice",
     "one_off_charge",
+    "report_usage",
     "set_cancel_at_period_end",
     "cancel_now",
     "set_card",
@@ -136,6 +141,8 @@ class Sub:
     ended: bool = False
     cancel_at_period_end: bool = False
     failing: bool = False
+    metered: bool = False  # has the usage item
+    used: int = 0  # calls reported in the current period
 
     @property
     def period(self) -> tuple[int, int]:
@@ -150,7 +157,14 @@ class Sub:
     def expected_net(self) -> Fraction:
         return self.expected * COUPON_KEEPS if self.coupon else self.expected
 
+    def bill_usage(self) -> None:
+        """The current period's usage, billed in arrears when a paid period ends (usage in a trial is free)."""
+        if self.periods > 0:
+            self.expected += self.used * USAGE_UNIT
+        self.used = 0
+
     def renew(self) -> None:
+        self.bill_usage()
         self.periods += 1
         for item in self.items.values():  # billed in advance
             self.expected += item.rate
@@ -184,6 +198,18 @@ class BillingMachine(RuleBasedStateMachine):
                     "recurring": {"interval": "month"},
                 }
             ).id
+        meter = c.v1.billing.meters.create(
+            params={"display_name": "Calls", "event_name": "calls", "default_aggregation": {"formula": "sum"}}
+        )
+        usage_product = c.v1.products.create(params={"name": "Calls"})
+        self.prices["usage"] = c.v1.prices.create(
+            params={
+                "product": usage_product.id,
+                "currency": "usd",
+                "unit_amount": USAGE_UNIT,
+                "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
+            }
+        ).id
         self.vat = c.v1.tax_rates.create(
             params={"display_name": "VAT", "percentage": 19, "inclusive": False}
         ).id
@@ -204,6 +230,7 @@ class BillingMachine(RuleBasedStateMachine):
         coupon=st.booleans(),
         trial_days=st.sampled_from([0, 0, 7, 30]),
         invoiced=st.booleans(),
+        metered=st.booleans(),
         retried=st.booleans(),
     )
     def subscribe(
@@ -216,6 +243,7 @@ class BillingMachine(RuleBasedStateMachine):
         coupon: bool,
         trial_days: int,
         invoiced: bool,
+        metered: bool,
         retried: bool,
     ) -> str:
         """A customer on a new clock subscribes in January (any day: the 29th-31st renew at month end), with or
@@ -230,6 +258,8 @@ class BillingMachine(RuleBasedStateMachine):
         items: list[dict[str, Any]] = [{"price": self.prices["seat"], "quantity": seats}]
         if addon:
             items.append({"price": self.prices["addon"], "quantity": addon})
+        if metered:
+            items.append({"price": self.prices["usage"]})
         params: dict[str, Any] = {"customer": customer, "items": items}
         if tax:
             params["default_tax_rates"] = [self.vat]
@@ -252,6 +282,7 @@ class BillingMachine(RuleBasedStateMachine):
             items={"seats": Item(by_price[self.prices["seat"]].id, "seat", seats, 0)},
             coupon=coupon,
             periods=0,
+            metered=metered,
         )
         if addon:
             model.items["addon"] = Item(by_price[self.prices["addon"]].id, "addon", addon, 0)
@@ -378,6 +409,21 @@ class BillingMachine(RuleBasedStateMachine):
             assert not failing or inv.amount_remaining == 0
             assert paid.status == "paid" and paid.amount_remaining == 0
 
+    @precondition(lambda self: any(m.metered and not m.ended for m in self.model.values()))
+    @rule(data=st.data(), value=st.integers(1, 5_000))
+    def report_usage(self, data: st.DataObject, value: int) -> None:
+        """Calls reported to the meter now (the customer's clock time): billed at the end of the period."""
+        metered = sorted(m.id for m in self.model.values() if m.metered and not m.ended)
+        model = self.model[data.draw(st.sampled_from(metered), label="subscription")]
+        self._ran("report_usage")
+        self.c.v1.billing.meter_events.create(
+            params={
+                "event_name": "calls",
+                "payload": {"stripe_customer_id": model.customer, "value": str(value)},
+            }
+        )
+        model.used += value
+
     @rule(sub_id=subs, amount=st.integers(1, 50_000), retried=st.booleans())
     def one_off_charge(self, sub_id: str, amount: int, retried: bool) -> None:
         """A pending charge on the customer: the next invoice of the customer collects it."""
@@ -412,6 +458,8 @@ class BillingMachine(RuleBasedStateMachine):
         if prorate:
             for item in model.items.values():
                 model.expected -= item.billed * model.share_left()
+        if invoice_now:  # the final invoice bills the usage to date
+            model.bill_usage()
         model.ended = True
 
     @rule(sub_id=subs, failing=st.booleans())
@@ -440,6 +488,7 @@ class BillingMachine(RuleBasedStateMachine):
             boundary = model.period[1]
             if model.cancel_at_period_end:
                 assert ended_at == boundary, "a subscription set to cancel at period end ends at its end"
+                model.bill_usage()  # on its final invoice
                 model.ended = True
             elif ended_at is not None and ended_at <= boundary:
                 # ended by dunning (its last retry failed) before this renewal
