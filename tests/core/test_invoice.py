@@ -437,6 +437,17 @@ def test_unknown_currency_is_rejected() -> None:
 def test_a_line_with_an_empty_period_is_rejected() -> None:
     with pytest.raises(ValueError, match="empty period"):
         generate(facts((PendingItemLine("ii_1", "x", 100, DEC1, DEC1),)), as_of=NOV1)
+    with pytest.raises(ValueError, match="empty period"):
+        generate(facts((seats(3, period_start=DEC1, period_end=DEC1),)), as_of=NOV1)
+    with pytest.raises(ValueError, match="empty period"):
+        generate(facts((seats(3, period_start=DEC1, period_end=NOV1, usage_type="metered"),)), as_of=NOV1)
+
+
+def test_usage_of_a_single_instant_is_billed() -> None:
+    """Usage reported in the second a subscription started and was canceled (its final invoice's window is that
+    one second): billed in arrears like any usage."""
+    draft = generate(facts((seats(3, period_start=DEC1, period_end=DEC1, usage_type="metered"),)), as_of=DEC1)
+    assert [(line.quantity, line.amount) for line in draft.lines] == [(3, 3 * 9900)]
 
 
 @pytest.mark.parametrize(("numerator", "denominator"), [(1, 0), (-1, 10), (11, 10)])

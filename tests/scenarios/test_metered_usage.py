@@ -285,6 +285,39 @@ def test_cancel_now_with_invoice_now_bills_usage_to_date(tenant: Tenant) -> None
     assert _lines(final) == [("AI agent resolutions", 12, 1188, T0, T0 + 10 * DAY)]
 
 
+def test_usage_reported_in_the_second_of_the_cancellation_is_billed(tenant: Tenant) -> None:
+    """Usage reported, then the subscription canceled with ``invoice_now`` in the same second: the usage was the
+    subscription's, and its final invoice is the only one that can bill it, so it counts through the second the
+    subscription ends (found by the stateful property in tests/properties/test_billing_state_machine.py)."""
+    c = tenant.client
+    shop = Shop(c)
+    clock, cus = shop.customer()
+    sub = c.v1.subscriptions.create(params={"customer": cus, "items": [{"price": shop.ai}]})
+    advance(c, clock, T0 + 10 * DAY)
+    shop.resolved(cus, T0 + 3 * DAY, "a", value=12)
+    shop.resolved(cus, T0 + 10 * DAY, "b", value=3)  # the clock's time, the second of the cancellation
+    canceled = c.v1.subscriptions.cancel(sub.id, params={"invoice_now": True})
+    final = c.v1.invoices.retrieve(str(canceled.latest_invoice))
+    assert (final.status, final.total) == ("paid", 15 * 99)
+    assert _lines(final) == [("AI agent resolutions", 15, 15 * 99, T0, T0 + 10 * DAY)]
+
+
+def test_usage_reported_in_the_second_a_metered_item_is_removed_is_billed(tenant: Tenant) -> None:
+    c = tenant.client
+    shop = Shop(c)
+    clock, cus = shop.customer()
+    sub = c.v1.subscriptions.create(
+        params={"customer": cus, "items": [{"price": shop.seats, "quantity": 2}, {"price": shop.ai}]}
+    )
+    ai_item = next(i.id for i in sub["items"].data if i.price.id == shop.ai)
+    advance(c, clock, T0 + 16 * DAY)
+    shop.resolved(cus, T0 + 16 * DAY, "now", value=4)
+    c.v1.subscription_items.delete(ai_item)
+    [pending] = c.v1.invoice_items.list(params={"customer": cus, "pending": True}).data
+    assert (pending.amount, pending.quantity) == (4 * 99, 4)
+    assert (pending.period.start, pending.period.end) == (T0, T0 + 16 * DAY)
+
+
 def test_cancel_now_without_invoice_now_discards_usage(tenant: Tenant) -> None:
     c = tenant.client
     shop = Shop(c)

@@ -250,6 +250,8 @@ def final_invoice(store: Store, sub: Doc, customer: Doc, at: int) -> None:
     invoice = invoice_documents.invoice_doc(
         store, draft, customer, sub, billing_reason="subscription_cycle", now=at
     )
+    if used is not None:
+        invoice[invoice_facts.USAGE_THROUGH_END] = True
     if store.claim_period(sub["id"], at, invoice["id"]):
         invoice["automatically_finalizes_at"] = at + account_settings.draft_window_seconds(store)
         invoicing.create_draft(store, invoice)

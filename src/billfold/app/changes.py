@@ -286,7 +286,9 @@ def _prorate(plan: Plan, stored: list[Doc], changed: set[str], name: Namer) -> N
         if ends and not requests.metered(before["price"]):
             _credit(plan, before, name)
         elif ends and (before["id"] in removed or _price_changes(plan, before) or plan.reset):
-            used = usage_items.usage_item(plan.view, plan.sub, before, plan.period[0], plan.t, plan.now)
+            used = usage_items.usage_item(
+                plan.view, plan.sub, before, plan.period[0], plan.t, plan.now, removed=before["id"] in removed
+            )
             plan.prorations.extend([used] if used else [])
     if plan.reset:
         return  # the new period is invoiced in full

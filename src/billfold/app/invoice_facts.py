@@ -186,6 +186,11 @@ def usage(store: Store, meter_id: str | None, customer_id: str, start: int, end:
     return max(0, value), f"meter {meter['id']} '{meter['event_name']}', {what}"
 
 
+# On an invoice whose usage lines are a subscription's last (its final invoice at cancellation or at the end of
+# its last period): they count usage through the second the period ends, so a recompute does the same.
+USAGE_THROUGH_END = "billfold_usage_through_end"
+
+
 def usage_line(
     store: Store,
     sub: Doc,
@@ -197,9 +202,14 @@ def usage_line(
     line_id: str | None = None,
     discounts: tuple[Discount, ...] | None = None,
     tax_rates: tuple[TaxRate, ...] | None = None,
+    through_end: bool = False,
 ) -> SubscriptionItemLine:
-    """One metered item's usage over [start, end) as a line billed in arrears (its period is the usage's)."""
-    quantity, source = usage(store, (price.get("recurring") or {}).get("meter"), sub["customer"], start, end)
+    """One metered item's usage over [start, end) as a line billed in arrears (its period is the usage's).
+
+    ``through_end``: over [start, end], for usage that no later period will bill (the item or its subscription
+    ends at ``end``): an event reported in the very second of a cancellation is billed, not lost."""
+    meter = (price.get("recurring") or {}).get("meter")
+    quantity, source = usage(store, meter, sub["customer"], start, end + 1 if through_end else end)
     item = next((i for i in sub["items"]["data"] if i["id"] == item_id), None) or {}
     return SubscriptionItemLine(
         id=line_id or new_id("line_item"),
@@ -218,16 +228,20 @@ def usage_line(
     )
 
 
-def usage_lines(store: Store, sub: Doc, start: int, end: int) -> list[LineInput]:
-    """The metered items' usage over [start, end), billed in arrears: each item counts from when it was added
-    (an item added mid-period does not bill usage reported before it existed)."""
+def usage_lines(
+    store: Store, sub: Doc, start: int, end: int, *, through_end: bool = False
+) -> list[LineInput]:
+    """The metered items' usage over [start, end) (``through_end``: [start, end]), billed in arrears: each item
+    counts from when it was added (an item added mid-period does not bill usage reported before it existed)."""
     lines: list[LineInput] = []
     for item in sub["items"]["data"]:
         if not is_metered(item["price"]):
             continue
         since = max(start, int(item.get("created") or start), int(item.get("billfold_usage_since") or start))
-        if since < end:
-            lines.append(usage_line(store, sub, item["id"], item["price"], since, end))
+        if since < end or (through_end and since == end):
+            lines.append(
+                usage_line(store, sub, item["id"], item["price"], since, end, through_end=through_end)
+            )
     return lines
 
 
@@ -299,9 +313,10 @@ def draft_for_items(
     usage_period: tuple[int, int] | None = None,
 ) -> InvoiceDraft:
     """An invoice of pending items (``proration_behavior=always_invoice``, a final invoice at cancellation) and,
-    with ``usage_period``, the metered items' usage over it not invoiced yet."""
+    with ``usage_period``, the metered items' usage over it not invoiced yet: the subscription's last, so through
+    its end (an event reported in the second it ends is billed here or nowhere)."""
     lines = proration_lines(store, sub, items) + (
-        usage_lines(store, sub, *usage_period) if usage_period else []
+        usage_lines(store, sub, *usage_period, through_end=True) if usage_period else []
     )
     starts = [ii["period"]["start"] for ii in items] + ([usage_period[0]] if usage_period else [])
     ends = [ii["period"]["end"] for ii in items] + ([usage_period[1]] if usage_period else [])
@@ -405,8 +420,19 @@ def line_from_doc(store: Store, line: Doc, sub: Doc | None, invoice: Doc) -> Lin
         # Usage is counted again: events reported late (during the draft window) for the period are included.
         item_id = details.get("subscription_item") or ""
         start, end = period["start"], period["end"]
+        # A final invoice's usage counts through its end again, as when it was made.
+        through_end = bool(invoice.get(USAGE_THROUGH_END))
         return usage_line(
-            store, sub, item_id, price, start, end, line_id=line["id"], discounts=own, tax_rates=rates
+            store,
+            sub,
+            item_id,
+            price,
+            start,
+            end,
+            line_id=line["id"],
+            discounts=own,
+            tax_rates=rates,
+            through_end=through_end,
         )
     return SubscriptionItemLine(
         id=line["id"],

@@ -49,11 +49,15 @@ def _issue_now(
     items: list[Doc],
     *,
     claim: int | None = None,
+    final_usage: bool = False,
 ) -> Doc:
-    """Create the invoice of ``draft`` for the subscription and finalize it at once (not after a draft window)."""
+    """Create the invoice of ``draft`` for the subscription and finalize it at once (not after a draft window).
+    ``final_usage``: its usage lines are the subscription's last (``invoice_facts.USAGE_THROUGH_END``)."""
     invoice = invoice_documents.invoice_doc(
         store, draft, customer, sub, billing_reason="subscription_update", now=at
     )
+    if final_usage:
+        invoice[invoice_facts.USAGE_THROUGH_END] = True
     if claim is not None:
         store.claim_period(sub["id"], claim, invoice["id"])
     invoicing.create_draft(store, invoice)
@@ -325,11 +329,11 @@ def end_now(
         # "A final invoice that invoices for any un-invoiced metered usage and new/pending proration invoice items"
         # (https://docs.stripe.com/api/subscriptions/cancel#cancel_subscription-invoice_now).
         pending = changes.pending_items(store, sub["id"])
-        metered = billed and invoice_facts.has_metered_items(sub) and start < now
+        metered = billed and invoice_facts.has_metered_items(sub) and start <= now  # usage through `now`
         if pending or metered:
             used = (start, min(now, end)) if metered else None
             draft = invoice_facts.draft_for_items(store, sub, customer, pending, now, usage_period=used)
-            invoice = _issue_now(store, sub, customer, draft, now, pending)
+            invoice = _issue_now(store, sub, customer, draft, now, pending, final_usage=metered)
             if invoice["status"] == "open" and sub["collection_method"] == "charge_automatically":
                 invoicing.attempt_payment(store, invoice, now, processor)
     billing.cancel(

@@ -23,13 +23,19 @@ def usage_start(item: Doc, period_start: int) -> int:
     )
 
 
-def usage_item(store: Store, sub: Doc, item: Doc, period_start: int, until: int, now: int) -> Doc | None:
-    """The pending invoice item for ``item``'s usage over [its usage start, until), or None when nothing was used."""
+def usage_item(
+    store: Store, sub: Doc, item: Doc, period_start: int, until: int, now: int, *, removed: bool = False
+) -> Doc | None:
+    """The pending invoice item for ``item``'s usage over [its usage start, until), or None when nothing was used.
+
+    ``removed``: the item ends at ``until``, so its usage counts through ``until`` (an event reported in the second
+    the item is removed is billed, not lost); a new price's usage starts at ``until`` instead."""
     start = usage_start(item, period_start)
     price = item["price"]
     meter = (price.get("recurring") or {}).get("meter")
-    quantity, source = invoice_facts.usage(store, meter, sub["customer"], start, until)
-    if start >= until or quantity == 0:
+    last = until if removed else until - 1  # the last second counted
+    quantity, source = invoice_facts.usage(store, meter, sub["customer"], start, last + 1)
+    if start > last or quantity == 0:
         return None
     spec = invoice_facts.price_spec(price, sub["currency"])
     result = rate(spec, quantity)
@@ -56,7 +62,7 @@ def usage_item(store: Store, sub: Doc, item: Doc, period_start: int, until: int,
             "type": "subscription_details",
         },
         # An invoice item's period is inclusive at both ends (Stripe).
-        "period": {"end": until - 1, "start": start},
+        "period": {"end": last, "start": start},
         "pricing": {
             "price_details": {"price": price["id"], "product": price.get("product")},
             "type": "price_details",

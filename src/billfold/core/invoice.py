@@ -351,7 +351,9 @@ def generate(facts: InvoiceFacts, as_of: int) -> InvoiceDraft:
 
 
 def _price(line: LineInput) -> _Priced:
-    if line.period_end <= line.period_start:
+    # Usage in arrears may cover a single instant (reported in the second its subscription started and ended).
+    instant = isinstance(line, SubscriptionItemLine) and line.usage_type == "metered"
+    if line.period_end < line.period_start or (line.period_end == line.period_start and not instant):
         raise ValueError(f"line {line.id} has an empty period [{line.period_start}, {line.period_end})")
     if isinstance(line, PendingItemLine):
         return _Priced(
