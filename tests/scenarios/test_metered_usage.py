@@ -302,14 +302,20 @@ def test_usage_reported_in_the_second_of_the_cancellation_is_billed(tenant: Tena
     assert _lines(final) == [("AI agent resolutions", 15, 15 * 99, T0, T0 + 10 * DAY)]
 
 
+def _seats_and_resolutions(shop: Shop) -> tuple[str, str, Any, str]:
+    """A customer on a clock at T0 subscribed to 2 seats and to AI resolutions: (clock, customer, subscription,
+    the resolutions' subscription item)."""
+    clock, cus = shop.customer()
+    sub = shop.c.v1.subscriptions.create(
+        params={"customer": cus, "items": [{"price": shop.seats, "quantity": 2}, {"price": shop.ai}]}
+    )
+    return clock, cus, sub, next(i.id for i in sub["items"].data if i.price.id == shop.ai)
+
+
 def test_usage_reported_in_the_second_a_metered_item_is_removed_is_billed(tenant: Tenant) -> None:
     c = tenant.client
     shop = Shop(c)
-    clock, cus = shop.customer()
-    sub = c.v1.subscriptions.create(
-        params={"customer": cus, "items": [{"price": shop.seats, "quantity": 2}, {"price": shop.ai}]}
-    )
-    ai_item = next(i.id for i in sub["items"].data if i.price.id == shop.ai)
+    clock, cus, _, ai_item = _seats_and_resolutions(shop)
     advance(c, clock, T0 + 16 * DAY)
     shop.resolved(cus, T0 + 16 * DAY, "now", value=4)
     c.v1.subscription_items.delete(ai_item)
@@ -333,11 +339,7 @@ def test_cancel_now_without_invoice_now_discards_usage(tenant: Tenant) -> None:
 def test_removing_a_metered_price_mid_period_bills_its_usage_so_far(tenant: Tenant) -> None:
     c = tenant.client
     shop = Shop(c)
-    clock, cus = shop.customer()
-    sub = c.v1.subscriptions.create(
-        params={"customer": cus, "items": [{"price": shop.seats, "quantity": 2}, {"price": shop.ai}]}
-    )
-    ai_item = next(i.id for i in sub["items"].data if i.price.id == shop.ai)
+    clock, cus, sub, ai_item = _seats_and_resolutions(shop)
     advance(c, clock, T0 + 16 * DAY)
     shop.resolved(cus, T0 + DAY, "a", value=100)
     c.v1.subscriptions.update(sub.id, params={"items": [{"id": ai_item, "deleted": True}]})
