@@ -272,23 +272,9 @@ def test_usage_during_a_trial_is_not_billed(tenant: Tenant) -> None:
 
 
 def test_cancel_now_with_invoice_now_bills_usage_to_date(tenant: Tenant) -> None:
-    c = tenant.client
-    shop = Shop(c)
-    clock, cus = shop.customer()
-    sub = c.v1.subscriptions.create(params={"customer": cus, "items": [{"price": shop.ai}]})
-    advance(c, clock, T0 + 10 * DAY)
-    shop.resolved(cus, T0 + 3 * DAY, "a", value=12)
-    canceled = c.v1.subscriptions.cancel(sub.id, params={"invoice_now": True})
-    assert canceled.status == "canceled"
-    final = c.v1.invoices.retrieve(str(canceled.latest_invoice))
-    assert (final.status, final.total) == ("paid", 1188)
-    assert _lines(final) == [("AI agent resolutions", 12, 1188, T0, T0 + 10 * DAY)]
-
-
-def test_usage_reported_in_the_second_of_the_cancellation_is_billed(tenant: Tenant) -> None:
-    """Usage reported, then the subscription canceled with ``invoice_now`` in the same second: the usage was the
-    subscription's, and its final invoice is the only one that can bill it, so it counts through the second the
-    subscription ends (found by the stateful property in tests/properties/test_billing_state_machine.py)."""
+    """The final invoice bills the usage to date, including usage reported in the very second of the cancellation:
+    it was the subscription's, and the final invoice is the only one that can bill it, so it counts through the
+    second the subscription ends (found by the stateful property in tests/properties/test_billing_state_machine.py)."""
     c = tenant.client
     shop = Shop(c)
     clock, cus = shop.customer()
@@ -297,6 +283,7 @@ def test_usage_reported_in_the_second_of_the_cancellation_is_billed(tenant: Tena
     shop.resolved(cus, T0 + 3 * DAY, "a", value=12)
     shop.resolved(cus, T0 + 10 * DAY, "b", value=3)  # the clock's time, the second of the cancellation
     canceled = c.v1.subscriptions.cancel(sub.id, params={"invoice_now": True})
+    assert canceled.status == "canceled"
     final = c.v1.invoices.retrieve(str(canceled.latest_invoice))
     assert (final.status, final.total) == ("paid", 15 * 99)
     assert _lines(final) == [("AI agent resolutions", 15, 15 * 99, T0, T0 + 10 * DAY)]
