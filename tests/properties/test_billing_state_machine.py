@@ -2,13 +2,13 @@
 money right.
 
 Hypothesis plays a support team and its customers against a running server: subscriptions start on test clocks
-(seats, an optional add-on, optional metered calls, an optional 19% exclusive VAT, an optional 20%-off-forever
-coupon, an optional trial, by card or by invoice, anchored on any day of the month), usage is reported, seats change
-up and down with each ``proration_behavior``, plans are swapped, one-off charges are added, subscriptions are set to
-cancel at period end or canceled now (with or without a credit for the unused time, with or without a final
-invoice), credit notes are issued on paid and open invoices, cards start declining and recover, POSTs are retried
-with their idempotency key, and clocks are advanced by up to 45 days at a time, so renewals, finalization, payment
-and dunning run in between.
+in USD, EUR or JPY (a zero-decimal currency), with seats, an optional add-on, optional metered calls, an optional 19%
+exclusive VAT, an optional 20%-off-forever coupon and an optional trial, paid by card or by invoice, anchored on any
+day of the month; usage is reported, seats change up and down with each ``proration_behavior``, plans are swapped,
+one-off charges are added, subscriptions are set to cancel at period end or canceled now (with or without a credit
+for the unused time, with or without a final invoice), credit notes are issued on paid and open invoices, cards start
+declining and recover, POSTs are retried with their idempotency key, and clocks are advanced by up to 45 days at a
+time, so renewals, finalization, payment and dunning run in between.
 
 A model written from Stripe's documented rules (not from Billfold's code) follows along:
 
@@ -78,8 +78,13 @@ RULES_RUN: Counter[str] = Counter()  # how often each operation ran (not skipped
 DAY = 86_400
 HOUR = 3_600
 T0 = calendar.timegm((2026, 1, 1, 0, 0, 0))
-UNIT = {"seat": 9900, "pro": 14900, "addon": 3500}  # USD cents a month
-USAGE_UNIT = 5  # USD cents a call, billed in arrears from a Billing Meter (sum of the events' values)
+UNIT = {
+    "seat": 9900,
+    "pro": 14900,
+    "addon": 3500,
+}  # minor units a month (cents; yen are their own minor unit)
+CURRENCIES = ["usd", "eur", "jpy"]
+USAGE_UNIT = 5  # minor units a call, billed in arrears from a Billing Meter (sum of the events' values)
 COUPON_KEEPS = Fraction(4, 5)  # 20% off, forever
 OPERATIONS = {
     "subscribe",
@@ -143,6 +148,7 @@ class Sub:
     cancel_at_period_end: bool = False
     failing: bool = False
     metered: bool = False  # has the usage item
+    currency: str = "usd"
     used: int = 0  # calls reported in the current period
 
     @property
@@ -188,19 +194,24 @@ class BillingMachine(RuleBasedStateMachine):
         super().__init__()
         self.tenant = make_tenant()
         c = self.c = self.tenant.client
-        self.prices = {key: monthly_price(c, amount, f"{key.title()} plan") for key, amount in UNIT.items()}
         meter = c.v1.billing.meters.create(
             params={"display_name": "Calls", "event_name": "calls", "default_aggregation": {"formula": "sum"}}
         )
         usage_product = c.v1.products.create(params={"name": "Calls"})
-        self.prices["usage"] = c.v1.prices.create(
-            params={
-                "product": usage_product.id,
-                "currency": "usd",
-                "unit_amount": USAGE_UNIT,
-                "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
+        self.prices: dict[str, dict[str, str]] = {}  # currency -> key -> price
+        for currency in CURRENCIES:
+            prices = {
+                key: monthly_price(c, amount, f"{key.title()} plan", currency) for key, amount in UNIT.items()
             }
-        ).id
+            prices["usage"] = c.v1.prices.create(
+                params={
+                    "product": usage_product.id,
+                    "currency": currency,
+                    "unit_amount": USAGE_UNIT,
+                    "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
+                }
+            ).id
+            self.prices[currency] = prices
         self.vat = c.v1.tax_rates.create(
             params={"display_name": "VAT", "percentage": 19, "inclusive": False}
         ).id
@@ -222,6 +233,7 @@ class BillingMachine(RuleBasedStateMachine):
         trial_days=st.sampled_from([0, 0, 7, 30]),
         invoiced=st.booleans(),
         metered=st.booleans(),
+        currency=st.sampled_from(CURRENCIES),
         retried=st.booleans(),
     )
     def subscribe(
@@ -235,6 +247,7 @@ class BillingMachine(RuleBasedStateMachine):
         trial_days: int,
         invoiced: bool,
         metered: bool,
+        currency: str,
         retried: bool,
     ) -> str:
         """A customer on a new clock subscribes in January (any day: the 29th-31st renew at month end), with or
@@ -246,11 +259,12 @@ class BillingMachine(RuleBasedStateMachine):
         customer = c.v1.customers.create(
             params={"test_clock": clock, "invoice_settings": {"default_payment_method": "pm_card_visa"}}
         ).id
-        items: list[dict[str, Any]] = [{"price": self.prices["seat"], "quantity": seats}]
+        prices = self.prices[currency]
+        items: list[dict[str, Any]] = [{"price": prices["seat"], "quantity": seats}]
         if addon:
-            items.append({"price": self.prices["addon"], "quantity": addon})
+            items.append({"price": prices["addon"], "quantity": addon})
         if metered:
-            items.append({"price": self.prices["usage"]})
+            items.append({"price": prices["usage"]})
         params: dict[str, Any] = {"customer": customer, "items": items}
         if tax:
             params["default_tax_rates"] = [self.vat]
@@ -270,13 +284,14 @@ class BillingMachine(RuleBasedStateMachine):
             started=at,
             anchor=at + trial_days * DAY,
             now=at,
-            items={"seats": Item(by_price[self.prices["seat"]].id, "seat", seats, 0)},
+            items={"seats": Item(by_price[prices["seat"]].id, "seat", seats, 0)},
             coupon=coupon,
             periods=0,
             metered=metered,
+            currency=currency,
         )
         if addon:
-            model.items["addon"] = Item(by_price[self.prices["addon"]].id, "addon", addon, 0)
+            model.items["addon"] = Item(by_price[prices["addon"]].id, "addon", addon, 0)
         if not trial_days:  # the first period is billed now; a trial's is free
             model.renew()
         assert (
@@ -344,10 +359,14 @@ class BillingMachine(RuleBasedStateMachine):
         updated = self._send(
             self.c.v1.subscription_items.update,
             item.id,
-            params={"price": self.prices[new], "quantity": item.quantity, "proration_behavior": behavior},
+            params={
+                "price": self.prices[model.currency][new],
+                "quantity": item.quantity,
+                "proration_behavior": behavior,
+            },
             retried=retried,
         )
-        assert updated.price.id == self.prices[new] and updated.quantity == item.quantity
+        assert updated.price.id == self.prices[model.currency][new] and updated.quantity == item.quantity
         self._prorate(model, item, UNIT[new] * item.quantity, behavior)
         item.price = new
 
@@ -366,7 +385,7 @@ class BillingMachine(RuleBasedStateMachine):
                 self.c.v1.subscription_items.create,
                 params={
                     "subscription": sub_id,
-                    "price": self.prices["addon"],
+                    "price": self.prices[model.currency]["addon"],
                     "quantity": quantity,
                     "proration_behavior": behavior,
                 },
@@ -422,7 +441,7 @@ class BillingMachine(RuleBasedStateMachine):
         self._ran("one_off_charge")
         item = self._send(
             self.c.v1.invoice_items.create,
-            params={"customer": model.customer, "amount": amount, "currency": "usd"},
+            params={"customer": model.customer, "amount": amount, "currency": model.currency},
             retried=retried,
         )
         self.one_offs[item.id] = model.customer

@@ -42,12 +42,12 @@ def set_payment_method(c: stripe.StripeClient, customer: str, payment_method: st
     c.v1.customers.update(customer, params={"invoice_settings": {"default_payment_method": payment_method}})
 
 
-def monthly_price(c: stripe.StripeClient, unit_amount: int, name: str = "Seat") -> str:
+def monthly_price(c: stripe.StripeClient, unit_amount: int, name: str = "Seat", currency: str = "usd") -> str:
     product = c.v1.products.create(params={"name": name})
     return c.v1.prices.create(
         params={
             "product": product.id,
-            "currency": "usd",
+            "currency": currency,
             "unit_amount": unit_amount,
             "recurring": {"interval": "month"},
         }
