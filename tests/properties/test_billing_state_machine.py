@@ -317,9 +317,15 @@ class BillingMachine(RuleBasedStateMachine):
     def _ran(rule: str) -> None:
         RULES_RUN[rule] += 1
 
-    def _live(self, sub_id: str) -> Sub | None:
+    def _live(self, sub_id: str, rule: str | None = None) -> Sub | None:
+        """The subscription's model, or None when it has ended (the rule is then skipped); ``rule`` is counted as
+        run when it is not."""
         model = self.model[sub_id]
-        return None if model.ended else model
+        if model.ended:
+            return None
+        if rule is not None:
+            self._ran(rule)
+        return model
 
     def _prorate(self, model: Sub, item: Item, new_rate: int, behavior: str) -> None:
         if behavior != "none" and model.periods > 0:  # (a change in a trial costs nothing)
@@ -350,11 +356,10 @@ class BillingMachine(RuleBasedStateMachine):
     def swap_plan(self, sub_id: str, behavior: str, retried: bool) -> None:
         """Seats move between the standard and the pro price (an upgrade or a downgrade), same quantity (given: a new
         price without a quantity sets it to 1, as in Stripe)."""
-        model = self._live(sub_id)
+        model = self._live(sub_id, "swap_plan")
         if model is None:
             return
         item = model.items["seats"]
-        self._ran("swap_plan")
         new = "pro" if item.price == "seat" else "seat"
         updated = self._send(
             self.c.v1.subscription_items.update,
@@ -375,10 +380,9 @@ class BillingMachine(RuleBasedStateMachine):
     )
     def add_or_remove_addon(self, sub_id: str, quantity: int, behavior: str, retried: bool) -> None:
         """The add-on is added when the subscription has none and removed when it has one."""
-        model = self._live(sub_id)
+        model = self._live(sub_id, "add_or_remove_addon")
         if model is None:
             return
-        self._ran("add_or_remove_addon")
         item = model.items.get("addon")
         if item is None:
             created = self._send(
@@ -448,20 +452,18 @@ class BillingMachine(RuleBasedStateMachine):
 
     @rule(sub_id=subs, flag=st.booleans())
     def set_cancel_at_period_end(self, sub_id: str, flag: bool) -> None:
-        model = self._live(sub_id)
+        model = self._live(sub_id, "set_cancel_at_period_end")
         if model is None:
             return
-        self._ran("set_cancel_at_period_end")
         sub = self.c.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": flag})
         assert sub.cancel_at_period_end is flag
         model.cancel_at_period_end = flag
 
     @rule(sub_id=subs, prorate=st.booleans(), invoice_now=st.booleans())
     def cancel_now(self, sub_id: str, prorate: bool, invoice_now: bool) -> None:
-        model = self._live(sub_id)
+        model = self._live(sub_id, "cancel_now")
         if model is None:
             return
-        self._ran("cancel_now")
         # (a DELETE: Stripe takes no idempotency key for it)
         sub = self.c.v1.subscriptions.cancel(sub_id, params={"prorate": prorate, "invoice_now": invoice_now})
         assert sub.status == "canceled" and sub.ended_at == model.now
@@ -475,10 +477,9 @@ class BillingMachine(RuleBasedStateMachine):
     @rule(sub_id=subs, failing=st.booleans())
     def set_card(self, sub_id: str, failing: bool) -> None:
         """The customer's card starts declining (or works again): renewals go to dunning."""
-        model = self._live(sub_id)
+        model = self._live(sub_id, "set_card")
         if model is None:
             return
-        self._ran("set_card")
         card = "pm_card_chargeDeclined" if failing else "pm_card_visa"
         self.c.v1.customers.update(
             model.customer, params={"invoice_settings": {"default_payment_method": card}}
