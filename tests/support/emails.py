@@ -23,3 +23,14 @@ def settled_email(c: stripe.StripeClient, invoice_id: str, timeout: float = 20) 
             return found[0]
         assert time.monotonic() < deadline, f"no delivery attempt for {invoice_id}: {found[0]}"
         time.sleep(0.05)
+
+
+def outbox_drained(c: stripe.StripeClient, timeout: float = 20) -> None:
+    """Wait until the worker has delivered every e-mail of the account it can (none queued or being sent)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = [e for status in ("queued", "sending") for e in emails_of(c, status=status, limit=100)]
+        if not waiting:
+            return
+        assert time.monotonic() < deadline, f"e-mails still waiting: {waiting}"
+        time.sleep(0.05)
