@@ -158,17 +158,18 @@ def first_payment_error(result: ChargeResult) -> Exception:
 
 
 # -- due actions -------------------------------------------------------------------------------------------------
-def subscription_due(store: Store, sub: Doc, at: int, processor: PaymentProcessor) -> None:
-    """Perform the subscription's earliest due action (``subscriptions.due_actions``) at instant ``at``."""
+def subscription_due(store: Store, sub: Doc, at: int, processor: PaymentProcessor) -> Doc | None:
+    """Perform the subscription's earliest due action (``subscriptions.due_actions``) at instant ``at``. Returns
+    the renewal's draft invoice when the action made one (app/due.py may finalize it at once when catching up)."""
     notice = account_settings.upcoming_notice_seconds(store)
     due = [action for instant, action in subscriptions.due_actions(sub, notice) if instant <= at]
     if not due:
         subscriptions.save(store, sub, event=None)  # a stale due instant: store the current one
-        return
+        return None
     action = due[0]
     if action == "period_end":
-        renew(store, sub, at)
-    elif action == "cancel":
+        return renew(store, sub, at)
+    if action == "cancel":
         cancel(store, sub, at, reason="cancellation_requested")
     elif action == "expire_incomplete":
         expire_incomplete(store, sub, at)
@@ -184,10 +185,12 @@ def subscription_due(store: Store, sub: Doc, at: int, processor: PaymentProcesso
         send_trial_will_end(store, sub)
     elif action == "upcoming":
         send_upcoming(store, sub)
+    return None
 
 
-def renew(store: Store, sub: Doc, at: int) -> None:
-    """Close the period ending at ``at`` and open the next one, invoicing it as a draft.
+def renew(store: Store, sub: Doc, at: int) -> Doc | None:
+    """Close the period ending at ``at`` and open the next one, invoicing it as a draft (returned; None when no
+    renewal invoice was made).
 
     At a trial's end without a payment method, ``trial_settings.end_behavior.missing_payment_method`` decides:
     ``create_invoice`` (renew; the payment will fail and dunning starts), ``pause`` or ``cancel``
@@ -197,9 +200,9 @@ def renew(store: Store, sub: Doc, at: int) -> None:
     if sub.get("cancel_at_period_end") or (sub.get("cancel_at") and sub["cancel_at"] <= at):
         final_invoice(store, sub, customer, at)
         cancel(store, sub, at, reason="cancellation_requested")
-        return
+        return None
     if sub["status"] == "trialing" and not trial_may_end(store, sub, customer, at):
-        return
+        return None
     previous: Doc = {"status": sub["status"]}
     # Metered usage of the period that ends now is billed in arrears on this invoice; usage during a trial is not.
     used = None if sub["status"] == "trialing" else subscriptions.period(sub)
@@ -218,7 +221,8 @@ def renew(store: Store, sub: Doc, at: int) -> None:
     invoice = invoice_documents.invoice_doc(
         store, draft, customer, sub, billing_reason="subscription_cycle", now=at
     )
-    if store.claim_period(sub["id"], start, invoice["id"]):
+    made = store.claim_period(sub["id"], start, invoice["id"])
+    if made:
         pause = sub.get("pause_collection") or {}
         if sub["status"] == "unpaid" or pause.get("behavior") == "keep_as_draft":
             # An unpaid subscription's invoices, and those made while collection is paused with keep_as_draft,
@@ -232,6 +236,7 @@ def renew(store: Store, sub: Doc, at: int) -> None:
         sub["latest_invoice"] = invoice["id"]
         consume_once_discounts(store, sub, invoice)
     subscriptions.save(store, sub, previous=previous)
+    return invoice if made else None
 
 
 def final_invoice(store: Store, sub: Doc, customer: Doc, at: int) -> None:

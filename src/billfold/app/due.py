@@ -16,7 +16,7 @@ from collections.abc import Callable
 from . import billing, schedules, test_clocks
 from .ports import Doc, PaymentProcessor, Store
 
-Handler = Callable[[Store, Doc, int, PaymentProcessor], None]
+Handler = Callable[[Store, Doc, int, PaymentProcessor], object]
 
 # (object type, handler), in the order they act at one instant.
 HANDLERS: tuple[tuple[str, Handler], ...] = (
@@ -59,7 +59,8 @@ def object_type(object_id: str) -> str:
 
 
 def run_due_object(store: Store, object_id: str, now: int, processor: PaymentProcessor) -> int:
-    """Run the due action of one object (the wall-clock bill run), re-checked under a row lock. Returns 0 or 1."""
+    """Run the due action of one object (the wall-clock bill run), re-checked under a row lock. Returns how many
+    actions ran: 0, 1, or 2 when a renewal's draft was already due too (``_catch_up``)."""
     kind = object_type(object_id)
     doc = store.get(kind, object_id, for_update=True)
     if doc is None or doc.get("deleted"):
@@ -67,7 +68,29 @@ def run_due_object(store: Store, object_id: str, now: int, processor: PaymentPro
     at = due_instant(kind, doc)
     if at is None or at > now:
         return 0
-    _BY_TYPE[kind](store, doc, at, processor)
+    made = _BY_TYPE[kind](store, doc, at, processor)
+    if kind == "subscription" and isinstance(made, dict):
+        return 1 + _catch_up(store, doc, made, now, processor)
+    return 1
+
+
+def _catch_up(store: Store, sub: Doc, draft: Doc, now: int, processor: PaymentProcessor) -> int:
+    """A renewal made by a bill run that runs late (the worker was stopped, or is working through a backlog):
+    when the draft's window has also passed by ``now``, finalize and collect it in the same transaction, as the
+    next due action would, instead of writing the draft and reading it back. Only when nothing else of the
+    subscription falls in between: its own next due action (a cancellation, say) and its schedule's (a phase
+    change) come later. The renewals of one account all have the same window, so their finalizations keep the
+    order of the renewals."""
+    at = due_instant("invoice", draft)
+    if at is None or at > now:
+        return 0
+    following = [due_instant("subscription", sub)]
+    if sub.get("schedule"):
+        schedule = store.view("subscription_schedule", sub["schedule"])
+        following.append(due_instant("subscription_schedule", schedule) if schedule else None)
+    if any(instant is not None and instant <= at for instant in following):
+        return 0
+    _BY_TYPE["invoice"](store, draft, at, processor)
     return 1
 
 

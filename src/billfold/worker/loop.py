@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from billfold.app import due, emails, test_clocks
+from billfold.app import account_settings, due, emails, test_clocks
 from billfold.app.ports import Clock, DueItem, Mailer, MailError, PaymentProcessor, Scheduler, Scope, Store
 
 log = logging.getLogger("billfold.worker")
@@ -44,10 +44,13 @@ class _ItemFailed(Exception):
 class BatchStore(Store, Protocol):
     """A store that can hold several due items in one transaction (adapters/db/store.py)."""
 
-    def claim(self, keys: Sequence[tuple[str, str]], *, optimistic: bool = False) -> list[tuple[str, str]]:
+    def claim(
+        self, keys: Sequence[tuple[str, str]], *, optimistic: bool = False, renewed_by: int | None = None
+    ) -> list[tuple[str, str]]:
         """Lock these (type, id) objects for the transaction, skipping those another worker holds. ``optimistic``:
         the batch runs without savepoints, so period claims and invoice numbers may be taken in memory and written
-        at commit (a period claimed twice then fails the commit instead of the item)."""
+        at commit (a period claimed twice then fails the commit instead of the item). ``renewed_by``: subscriptions
+        due by then may also finalize their renewal's draft, so their customers are locked as a draft's are."""
         ...
 
     def savepoint(self) -> AbstractContextManager[None]:
@@ -182,7 +185,9 @@ class Worker:
         batch (``_ItemFailed``)."""
         done = failures = 0
         with self.uow(scope) as store:
-            for _, object_id in store.claim(keys, optimistic=not isolated):
+            # A renewal due a draft window before ``now`` is finalized in the same transaction (app/due.py).
+            renewed_by = now - account_settings.draft_window_seconds(store)
+            for _, object_id in store.claim(keys, optimistic=not isolated, renewed_by=renewed_by):
                 if not isolated:
                     try:
                         done += due.run_due_object(store, object_id, now, self.processor)

@@ -467,7 +467,7 @@ class SqlStore:
 
     # -- the worker's batches -----------------------------------------------------------------------------------
     def claim(
-        self, keys: Sequence[tuple[str, str]], *, optimistic: bool = False
+        self, keys: Sequence[tuple[str, str]], *, optimistic: bool = False, renewed_by: int | None = None
     ) -> builtins.list[tuple[str, str]]:
         """Lock the given (type, id) objects for this transaction, skipping any another transaction holds
         (PostgreSQL's ``FOR UPDATE SKIP LOCKED``; SQLite's writer already holds the database). Returns the
@@ -478,6 +478,8 @@ class SqlStore:
         pending invoice items; an invoice's subscription, locked (the due action reads it for update) and, for a
         draft about to be finalized, its customer, locked (finalization applies the customer's balance). Those
         locks also skip rows another transaction holds: the due action then waits for them, as it would anyway.
+        ``renewed_by``: the customers of subscriptions due at or before it are locked too, as a draft's are: their
+        renewal's draft may be finalized in this transaction (app/due.py, ``_catch_up``).
         """
         by_type: dict[str, list[str]] = {}
         for object_type, object_id in keys:
@@ -488,7 +490,17 @@ class SqlStore:
         entries = [(key, self._objects[key]) for key in claimed]
         invoices = [e for k, e in entries if k[0] == "invoice" and e.raw is not None]
         self._lock("subscription", sorted({e.index[1] for e in invoices if e.index[1]}))
-        drafts_customers = sorted({e.index[0] for e in invoices if e.index[0] and e.index[4] == "draft"})
+        finalizing = {e.index[0] for e in invoices if e.index[0] and e.index[4] == "draft"}
+        if renewed_by is not None:
+            finalizing.update(
+                e.index[0]
+                for k, e in entries
+                if k[0] == "subscription"
+                and e.index[0]
+                and e.index[7] is not None
+                and e.index[7] <= renewed_by
+            )
+        drafts_customers = sorted(finalizing)
         self._lock("customer", drafts_customers)
         self._optimistic = optimistic
         customers = {e.index[0] for _, e in entries if e.index[0]}
