@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import string
+import threading
 import time
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -71,9 +72,42 @@ def _time_part() -> str:
     return _last_time_part
 
 
+class _RandomPool(threading.local):
+    """Random bytes from the OS taken 4 KB at a time: one system call for about 240 ids instead of one each (a
+    bill run makes seven ids a subscription). Per thread; a forked child starts a pool of its own
+    (``_new_pool_after_fork``), so parent and child never hand out the same bytes."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.position = 0
+
+
+_POOL_BYTES = 4096
+_pool = _RandomPool()
+
+
+def _new_pool_after_fork() -> None:
+    global _pool
+    _pool = _RandomPool()
+
+
+os.register_at_fork(after_in_child=_new_pool_after_fork)
+
+
+def _random_bytes(n: int) -> bytes:
+    pool = _pool
+    end = pool.position + n
+    if end > len(pool.buffer):
+        pool.buffer, end = os.urandom(max(_POOL_BYTES, n)), n
+        pool.position = 0
+    taken = pool.buffer[pool.position : end]
+    pool.position = end
+    return taken
+
+
 def new_id(object_type: str, length: int = 24) -> str:
     """The type's prefix, ``_``, and ``length`` characters: 7 of time, the rest random (17 by default)."""
-    random_part = os.urandom(length - _TIME_CHARS).translate(_BYTE_TO_CHAR).decode("ascii")
+    random_part = _random_bytes(length - _TIME_CHARS).translate(_BYTE_TO_CHAR).decode("ascii")
     return f"{PREFIXES[object_type]}_{_time_part()}{random_part}"
 
 

@@ -379,7 +379,15 @@ def test_bad_summary_requests(tenant: Tenant) -> None:
         "start_time",
         "hour boundary",
     )
-    rejected(tenant, summaries(value_grouping_window="day"), 400, "start_time", "day boundary")
+    # Five hours ago is midnight between 05:00 and 06:00 UTC: an hour earlier is not on a day boundary.
+    off_day = start if start % (24 * HOUR) else start - HOUR
+    rejected(
+        tenant,
+        summaries(start_time=off_day, end_time=off_day + HOUR, value_grouping_window="day"),
+        400,
+        "start_time",
+        "day boundary",
+    )
     rejected(tenant, summaries(value_grouping_window="week"), 400, "value_grouping_window", "must be one of")
     rejected(tenant, summaries(end_time=start), 400, "end_time", "must be after start_time")
     rejected(tenant, summaries(customer="cus_nope"), 404, "customer", "No such customer: 'cus_nope'")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import string
+import threading
 import time
 from collections import Counter
 
@@ -60,3 +62,37 @@ def test_customers_made_in_one_millisecond_get_different_invoice_prefixes() -> N
     prefixes = {_invoice_prefix(c) for c in made}
     assert len(prefixes) == len(made)
     assert all(re.fullmatch(r"[A-Z0-9]{8}", p) for p in prefixes)
+
+
+def test_a_forked_process_and_its_parent_never_make_the_same_random_part() -> None:
+    """Random bytes come from a pool (one system call for many ids); a forked child (the benchmark's and the
+    crash test's worker processes, a pre-forking server) must not hand out its parent's pooled bytes."""
+    ids.new_id("event")  # the parent's pool now holds bytes the child would inherit
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read)
+        os.write(write, " ".join(ids.new_id("event")[11:] for _ in range(300)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split())
+    os.waitpid(pid, 0)
+    parent = {ids.new_id("event")[11:] for _ in range(300)}
+    assert len(child) == 300 and len(parent) == 300
+    assert not child & parent
+
+
+def test_ids_made_in_many_threads_at_once_are_all_different() -> None:
+    made: list[list[str]] = [[] for _ in range(8)]
+
+    def make(out: list[str]) -> None:
+        out.extend(ids.new_id("event") for _ in range(5_000))
+
+    threads = [threading.Thread(target=make, args=(out,)) for out in made]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [i for out in made for i in out]
+    assert len(set(every)) == len(every) == 40_000

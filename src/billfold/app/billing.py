@@ -53,6 +53,13 @@ def subscription_of(store: Store, invoice: Doc) -> Doc | None:
     return store.get("subscription", sub_id, for_update=True) if sub_id else None
 
 
+def subscription_view(store: Store, invoice: Doc) -> Doc | None:
+    """The invoice's subscription, read-only (``Store.view``): for checks that change nothing."""
+    sub_id = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    sub = store.view("subscription", sub_id) if sub_id else None
+    return None if sub is None or sub.get("deleted") else sub
+
+
 def set_status(store: Store, sub: Doc, status: str, *, event: str = "customer.subscription.updated") -> None:
     previous: Doc = {"status": sub["status"]}
     sub["status"] = status
@@ -360,8 +367,7 @@ def send_upcoming(store: Store, sub: Doc) -> None:
 def invoice_due(store: Store, invoice: Doc, at: int, processor: PaymentProcessor) -> None:
     """A draft whose window has passed (finalize and collect), or an open invoice whose retry is due."""
     if invoice["status"] == "draft":
-        sub = subscription_of(store, invoice)
-        pause = (sub or {}).get("pause_collection") or {}
+        pause = (subscription_view(store, invoice) or {}).get("pause_collection") or {}
         if pause.get("behavior") == "keep_as_draft":  # collection was paused during the draft window
             invoice["auto_advance"] = False
             invoice["automatically_finalizes_at"] = None
@@ -430,6 +436,13 @@ def after_invoice_paid(store: Store, invoice: Doc, at: int) -> None:
     ``unpaid`` become ``active`` when no open invoice of the subscription remains, and a subscription paused until
     its resumption invoice is paid resumes. Call it after every payment of an invoice (automatic, ``/pay``, out of
     band)."""
+    seen = subscription_view(store, invoice)
+    if seen is None or not (
+        pending_updates.settles(seen, invoice)
+        or (seen["status"] == "paused" and seen.get("billfold_resumption"))
+        or seen["status"] in ("incomplete", "past_due", "unpaid")
+    ):
+        return  # nothing to bring back (the common case: an active subscription's renewal was paid)
     sub = subscription_of(store, invoice)
     if sub is None:
         return

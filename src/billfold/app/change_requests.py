@@ -226,6 +226,9 @@ class Unsaved:
     def get(self, object_type: str, object_id: str, *, for_update: bool = False) -> Doc | None:
         return self._own(object_type).get(object_id) or self._store.get(object_type, object_id)
 
+    def view(self, object_type: str, object_id: str) -> Doc | None:
+        return self._own(object_type).get(object_id) or self._store.view(object_type, object_id)
+
     def get_many(self, object_type: str, object_ids: list[str]) -> dict[str, Doc]:
         own = self._own(object_type)
         return self._store.get_many(object_type, [i for i in object_ids if i not in own]) | {

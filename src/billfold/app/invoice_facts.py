@@ -86,11 +86,10 @@ def coupon_fact(coupon: Doc) -> Coupon:
 
 
 def discount_facts(store: Store, discount_ids: list[str]) -> tuple[Discount, ...]:
-    found = store.get_many("discount", discount_ids)
     out = []
     for did in discount_ids:
-        d = found.get(did)
-        if d is None:
+        d = store.view("discount", did)  # read-only, decoded once per version the unit of work holds
+        if d is None or d.get("deleted"):
             continue
         coupon = store.view("coupon", d["source"]["coupon"])
         if coupon is None:
