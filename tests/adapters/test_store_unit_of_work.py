@@ -130,6 +130,32 @@ def test_buffered_events_are_visible_and_commit_with_their_audit_rows(
     assert _audit(runtime, scope.account_id) == 3
 
 
+def test_an_event_written_with_its_object_is_the_event_record_makes(
+    runtime: Runtime, uow: SqlUnitOfWork, scope: Scope
+) -> None:
+    """``insert``/``replace`` with ``event=`` put the object's JSON, encoded once, into the event: the same event
+    (keys, order, values) as a separate ``record``, with the state as saved, not as changed afterwards."""
+    doc = _doc(status="draft", total=100, lines={"data": [{"amount": 100, "tax": None}]})
+    with uow(scope) as store:
+        store.insert(doc, Index(status="draft"), event="invoice.created")
+        doc["status"] = "open"
+        store.replace(
+            doc, Index(status="open"), event="invoice.finalized", previous_attributes={"status": "draft"}
+        )
+        store.record("invoice.finalized", doc, previous_attributes={"status": "draft"})
+        doc["status"] = "paid after the events"
+        store.replace(doc, Index(status="paid"))
+        created, spliced, recorded = reversed(list(store.iterate("event", {"parent": doc["id"]})))
+    assert created["type"] == "invoice.created" and created["data"]["object"]["status"] == "draft"
+    assert created["data"]["object"]["lines"] == {"data": [{"amount": 100, "tax": None}]}
+    for key in ("id", "created", "request"):
+        spliced.pop(key), recorded.pop(key)
+    assert list(spliced) == list(recorded) and list(spliced["data"]) == ["object", "previous_attributes"]
+    assert spliced == recorded
+    assert spliced["data"]["object"]["status"] == "open"
+    assert _audit(runtime, scope.account_id) == 3
+
+
 def test_a_savepoint_rolls_back_its_writes_events_and_what_it_held(
     runtime: Runtime, uow: SqlUnitOfWork, scope: Scope
 ) -> None:

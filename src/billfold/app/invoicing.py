@@ -113,15 +113,12 @@ def index(doc: Doc) -> Index:
 
 
 def create_draft(store: Store, doc: Doc) -> Doc:
-    store.insert(doc, index(doc), created=doc["created"])
-    store.record("invoice.created", doc)
+    store.insert(doc, index(doc), created=doc["created"], event="invoice.created")
     return doc
 
 
 def save(store: Store, doc: Doc, event: str | None) -> None:
-    store.replace(doc, index(doc))
-    if event:
-        store.record(event, doc)
+    store.replace(doc, index(doc), event=event)
 
 
 # -- lifecycle ---------------------------------------------------------------------------------------------------

@@ -448,9 +448,7 @@ def save(
     """Store the subscription (its items are in its document) with a fresh due instant, and record ``event``
     (when given)."""
     set_due(store, doc)
-    store.replace(doc, _index(doc))
-    if event:
-        store.record(event, doc, previous_attributes=previous)
+    store.replace(doc, _index(doc), event=event, previous_attributes=previous)
 
 
 def update_subscription(store: Store, wall_now: int, subscription_id: str, values: dict[str, Any]) -> Doc:

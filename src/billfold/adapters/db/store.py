@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine
 
 from billfold.app.errors import InvalidRequest, ResourceMissing
@@ -267,7 +268,7 @@ class SqlStore:
         return [(int(at), loads_json(unpack(raw))) for at, raw in self._cur.fetchall()]
 
     # -- writes -----------------------------------------------------------------------------------------------
-    def insert(self, doc: Doc, index: Index, *, created: int | None = None) -> None:
+    def insert(self, doc: Doc, index: Index, *, created: int | None = None, event: str | None = None) -> None:
         self._written(doc["object"])
         raw = dump_doc(doc)
         when = created if created is not None else doc.get("created", self.clock.now())
@@ -285,11 +286,20 @@ class SqlStore:
             if self._cur.rowcount != 1:
                 self._raise_conflict(doc, self.sql.insert_object, row)
         self._hold(key, entry)
+        if event:
+            self._record(event, doc, raw, None)
 
-    def replace(self, doc: Doc, index: Index) -> None:
+    def replace(
+        self, doc: Doc, index: Index, *, event: str | None = None, previous_attributes: Doc | None = None
+    ) -> None:
         key = (doc["object"], doc["id"])
         self._written(key[0])
-        raw, values = dump_doc(doc), _index_values(index)
+        raw = dump_doc(doc)
+        self._replace(doc, key, raw, _index_values(index))
+        if event:
+            self._record(event, doc, raw, previous_attributes)
+
+    def _replace(self, doc: Doc, key: tuple[str, str], raw: bytes, values: tuple[Any, ...]) -> None:
         entry = self._objects.get(key)
         if entry is not None and entry.raw is not None and key[0] not in _CONSTRAINED_TYPES:
             # Held by this unit of work, so it exists in this scope: write it when it could next be observed,
@@ -327,6 +337,11 @@ class SqlStore:
             self._no_pending_items.clear()
 
     def record(self, event_type: str, obj: Doc, *, previous_attributes: Doc | None = None) -> Doc:
+        return self._record(event_type, obj, None, previous_attributes)
+
+    def _record(self, event_type: str, obj: Doc, raw: bytes | None, previous_attributes: Doc | None) -> Doc:
+        """The event of ``obj``; ``raw``: the object's JSON as just encoded by ``insert``/``replace``, put into the
+        event's JSON as it is instead of encoding the object again."""
         now = self.clock.now()
         data: Doc = {"object": obj}
         if previous_attributes is not None:
@@ -344,8 +359,19 @@ class SqlStore:
         }
         index = Index(parent=obj.get("id"), status=event_type)
         # Encoded now: the caller goes on changing ``obj``, the event keeps this state.
+        encoded = None
+        if raw is not None:
+            try:
+                encoded = orjson.dumps(
+                    {**event, "data": {**data, "object": orjson.Fragment(raw)}},
+                    option=orjson.OPT_NON_STR_KEYS,
+                )
+            except TypeError:  # something only the standard library encodes (dump_doc's fallback)
+                encoded = None
+        if encoded is None:
+            encoded = dump_doc(event)
         self._events.append(
-            (event["id"], *self._key, "event", now, False, *_index_values(index), pack(dump_doc(event)))
+            (event["id"], *self._key, "event", now, False, *_index_values(index), pack(encoded))
         )
         self.audit(event_type, str(obj.get("object")), str(obj.get("id")), {"event": event["id"]})
         return event
