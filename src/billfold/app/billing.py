@@ -127,8 +127,11 @@ def drop_ended_discounts(store: Store, sub: Doc, at: int) -> None:
     """A discount whose ``end`` has passed (a ``repeating`` coupon's months are over) leaves the subscription and its
     items, so the next invoice neither applies nor lists it."""
     holders = [sub, *sub["items"]["data"]]
-    found = store.get_many("discount", [d for h in holders for d in h.get("discounts") or []])
-    ended = {did for did, d in found.items() if d.get("end") is not None and int(d["end"]) <= at}
+    ended = set()
+    for did in {d for h in holders for d in h.get("discounts") or []}:
+        d = store.view("discount", did)  # read-only; the generator reads the same version next
+        if d is not None and d.get("end") is not None and int(d["end"]) <= at:
+            ended.add(did)
     for holder in holders:
         if ended & set(holder.get("discounts") or []):
             holder["discounts"] = [d for d in holder["discounts"] if d not in ended]
