@@ -49,13 +49,13 @@ def payment_method(store: Store, sub: Doc, customer: Doc | None = None) -> str |
 
 
 def subscription_of(store: Store, invoice: Doc) -> Doc | None:
-    sub_id = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    sub_id = invoice_facts.subscription_id_of(invoice)
     return store.get("subscription", sub_id, for_update=True) if sub_id else None
 
 
 def subscription_view(store: Store, invoice: Doc) -> Doc | None:
     """The invoice's subscription, read-only (``Store.view``): for checks that change nothing."""
-    sub_id = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    sub_id = invoice_facts.subscription_id_of(invoice)
     sub = store.view("subscription", sub_id) if sub_id else None
     return None if sub is None or sub.get("deleted") else sub
 

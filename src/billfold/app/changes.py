@@ -633,7 +633,7 @@ def mark_invoiced(store: Store, items: list[Doc], invoice_id: str) -> None:
 
 
 def item_index(doc: Doc) -> Index:
-    sub_id = ((doc.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    sub_id = invoice_facts.subscription_id_of(doc)
     return Index(
         customer=doc["customer"],
         parent=sub_id,

@@ -10,7 +10,7 @@ from billfold.core.explain import explain_line
 from billfold.core.invoice import DraftLine, InvoiceDraft
 from billfold.ids import new_id
 
-from .invoice_facts import discount_facts, line_item_id
+from .invoice_facts import discount_facts, line_item_id, subscription_id_of
 from .ports import Doc, Store
 
 
@@ -31,7 +31,7 @@ def _tax_amounts(taxes: Any) -> list[Doc]:
 
 def _line_parent(line: DraftLine, sub_item: str | None, item: Doc | None) -> Doc | None:
     if item is not None and not item.get("billfold_proration"):
-        sub_id = ((item.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+        sub_id = subscription_id_of(item)
         return {
             "invoice_item_details": {
                 "invoice_item": item["id"],

@@ -85,6 +85,12 @@ def coupon_fact(coupon: Doc) -> Coupon:
     )
 
 
+def subscription_id_of(doc: Doc) -> str | None:
+    """The subscription an invoice, invoice item or line belongs to (``parent.subscription_details``), if any."""
+    sub_id = ((doc.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    return str(sub_id) if sub_id else None
+
+
 def discount_facts(store: Store, discount_ids: list[str]) -> tuple[Discount, ...]:
     out = []
     for did in discount_ids:
@@ -259,7 +265,7 @@ def item_lines(
     lines: list[LineInput] = []
     for ii in items:
         info = ii.get("billfold_proration")
-        sub_id = ((ii.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+        sub_id = subscription_id_of(ii)
         details = (ii.get("pricing") or {}).get("price_details") or {}
         unit = (ii.get("pricing") or {}).get("unit_amount_decimal")
         own = (discounts or {}).get(ii["id"])

@@ -20,7 +20,15 @@ from . import customer_balance, emails
 from .customers import balance_in
 from .errors import InvalidRequest
 from .invoice_documents import computed_fields
-from .invoice_facts import attached_items, discount_facts, item_lines, line_from_doc, line_item_id, tax_facts
+from .invoice_facts import (
+    attached_items,
+    discount_facts,
+    item_lines,
+    line_from_doc,
+    line_item_id,
+    subscription_id_of,
+    tax_facts,
+)
 from .ports import ChargeResult, Doc, Index, PaymentProcessor, Store
 
 # A one-off invoice with auto_advance finalizes about an hour after it is created (Stripe); a subscription's renewal
@@ -37,7 +45,7 @@ def recompute_draft(store: Store, invoice: Doc) -> Doc:
     if invoice["status"] != "draft":
         raise InvalidRequest(f"Invoice {invoice['id']} is {invoice['status']}; only a draft can change.")
     customer = store.get("customer", invoice["customer"]) or {}
-    sub_id = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    sub_id = subscription_id_of(invoice)
     sub = store.get("subscription", sub_id) if sub_id else None
     kept = [line for line in invoice["lines"]["data"] if line_item_id(line["id"]) is None]
     lines = item_lines(store, attached_items(store, invoice)) + [
@@ -167,7 +175,7 @@ def finalize(store: Store, doc: Doc, now: int, *, email: bool = True) -> Doc:
         # The balance applied to the invoice is a change of the customer: its event and audit row.
         store.record("customer.updated", customer, previous_attributes=previous)
     if doc["collection_method"] == "send_invoice" and doc.get("due_date") is None:
-        sub_id = ((doc.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+        sub_id = subscription_id_of(doc)
         sub = store.get("subscription", sub_id) if sub_id else None
         days = doc.get("billfold_days_until_due")
         if days is None:
@@ -199,7 +207,7 @@ def mark_paid(store: Store, doc: Doc, now: int, *, out_of_band: bool) -> Doc:
 def payment_method_for(store: Store, doc: Doc) -> str | None:
     if doc.get("default_payment_method"):
         return str(doc["default_payment_method"])
-    sub_id = ((doc.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    sub_id = subscription_id_of(doc)
     sub = store.view("subscription", sub_id) if sub_id else None
     if sub and sub.get("default_payment_method"):
         return str(sub["default_payment_method"])

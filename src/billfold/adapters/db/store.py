@@ -526,8 +526,8 @@ class SqlStore:
                 and e.index[7] is not None
                 and e.index[7] <= renewed_by
             )
-        drafts_customers = sorted(finalizing)
-        self._lock("customer", drafts_customers)
+        finalizing_customers = sorted(finalizing)
+        self._lock("customer", finalizing_customers)
         self._optimistic = optimistic
         customers = {e.index[0] for _, e in entries if e.index[0]}
         self.get_many("customer", sorted(c for c in customers if ("customer", c) not in self._objects))
@@ -535,7 +535,7 @@ class SqlStore:
         self._hold_children([i for i, _ in subscriptions], _CLAIMED_CHILDREN)
         self._note_pending_items({e.index[0] for _, e in subscriptions if e.index[0]})
         if optimistic:
-            self._hold_sequences(drafts_customers)
+            self._hold_sequences(finalizing_customers)
         return [key for key in keys if key in claimed]
 
     def _hold_sequences(self, customer_ids: Sequence[str]) -> None:
