@@ -34,15 +34,17 @@ def serve(
     import uvicorn
 
     from billfold.api.app import create_app
-    from billfold.main import build_runtime
+    from billfold.main import build_runtime, settle_for_long_run
 
     logging.basicConfig(level=logging.INFO)
     runtime = build_runtime()
+    api = create_app(runtime.services)
+    settle_for_long_run()
     loop = runtime.worker() if worker else None
     if loop is not None:
         loop.start()
     try:
-        uvicorn.run(create_app(runtime.services), host=host, port=port, log_level=log_level)
+        uvicorn.run(api, host=host, port=port, log_level=log_level)
     finally:
         if loop is not None:
             loop.stop()
@@ -59,7 +61,7 @@ def worker_command(
     ] = 1,
 ) -> None:
     """Run the background worker alone (due billing work, test clock advances). Several may share PostgreSQL."""
-    from billfold.main import build_runtime, run_worker_processes
+    from billfold.main import build_runtime, run_worker_processes, settle_for_long_run
 
     logging.basicConfig(level=logging.INFO)
     if processes > 1:
@@ -68,6 +70,7 @@ def worker_command(
         run_worker_processes(processes, interval=interval)
         return
     loop = build_runtime().worker(interval=interval)
+    settle_for_long_run()
     console.print("worker running; Ctrl-C to stop")
     try:
         loop.run_forever()
