@@ -41,6 +41,8 @@ PREFIXES: dict[str, str] = {
     "test_helpers.test_clock": "clock",
     "payment_method": "pm",
     "payment_intent": "pi",
+    "charge": "ch",
+    "refund": "re",
     "api_key": "key",
     "account": "acct",
     "discount": "di",

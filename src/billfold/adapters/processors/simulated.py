@@ -6,7 +6,7 @@ https://docs.stripe.com/testing#cards — ``pm_card_visa`` succeeds, ``pm_card_c
 from __future__ import annotations
 
 from billfold.app.ports import ChargeResult, RefundResult
-from billfold.ids import random_token
+from billfold.ids import new_id
 
 DECLINES: dict[str, tuple[str, str]] = {
     "pm_card_chargeDeclined": ("generic_decline", "Your card was declined."),
@@ -30,7 +30,7 @@ class SimulatedProcessor:
             code, message = DECLINES[payment_method]
             return ChargeResult(False, decline_code=code, message=message)
         if payment_method in SUCCEEDS or payment_method.startswith("pm_card_"):
-            return ChargeResult(True, charge_id="ch_" + random_token(24))
+            return ChargeResult(True, charge_id=new_id("charge"))
         return ChargeResult(
             False,
             decline_code="payment_method_unknown",
@@ -40,4 +40,4 @@ class SimulatedProcessor:
     def refund(self, *, charge_id: str, amount: int, currency: str, idempotency_key: str) -> RefundResult:
         if not charge_id.startswith("ch_") or amount <= 0:
             return RefundResult(False, message=f"Charge {charge_id} cannot be refunded by {amount}.")
-        return RefundResult(True, refund_id="re_" + random_token(24))
+        return RefundResult(True, refund_id=new_id("refund"))
