@@ -33,13 +33,14 @@ Rules (https://docs.stripe.com/invoicing/integration/programmatic-credit-notes u
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from fractions import Fraction
 from typing import Final, Literal, TypeAlias
 
 from billfold.core.money import exact_context, round_minor
 from billfold.core.tax import TaxRate, compute_line_taxes
+from billfold.core.values import value_type
 
 __all__ = [
     "ByAmount",
@@ -75,7 +76,7 @@ class CreditNoteError(ValueError):
         self.param = param
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class LineDiscount:
     """A discount's amount on one line (``level`` "line": the line's own discount; "invoice": its share)."""
 
@@ -84,7 +85,7 @@ class LineDiscount:
     level: DiscountLevel = "invoice"
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class LineTaxAmount:
     """A tax on one line: the rate, whether it is inside the amount, the amount it is on, and the tax."""
 
@@ -94,7 +95,7 @@ class LineTaxAmount:
     amount: int
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class InvoiceLine:
     """An invoice line as a credit note sees it, with what earlier (non-void) credit notes gave back.
 
@@ -121,7 +122,7 @@ class InvoiceLine:
         return Fraction(0)
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class ByQuantity:
     """Credit ``quantity`` units of an invoice line."""
 
@@ -129,7 +130,7 @@ class ByQuantity:
     quantity: int
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class ByAmount:
     """Credit ``amount`` (gross, before discounts and exclusive tax) of an invoice line."""
 
@@ -137,7 +138,7 @@ class ByAmount:
     amount: int
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class CustomLine:
     """A line of the credit note's own: ``unit_amount_decimal`` x ``quantity``, taxed with ``tax_rates``."""
 
@@ -149,7 +150,7 @@ class CustomLine:
 CreditRequest: TypeAlias = ByQuantity | ByAmount | CustomLine
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class CreditLine:
     """One computed credit note line. ``invoice_line`` is None for a custom line."""
 
@@ -179,7 +180,7 @@ class CreditLine:
         return self.amount - self.discount_amount + self.exclusive_tax
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class CreditNoteAmounts:
     """The computed lines and Stripe's totals of a credit note."""
 
@@ -193,7 +194,7 @@ class CreditNoteAmounts:
     total: int
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class Split:
     """How a credit note's total is given back (all amounts >= 0, summing to the total)."""
 

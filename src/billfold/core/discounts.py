@@ -44,11 +44,11 @@ Rules (each with its source):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Final, Literal
 
 from billfold.core.money import allocate, exact_context, round_minor
+from billfold.core.values import value_type
 
 __all__ = [
     "AppliedDiscount",
@@ -67,7 +67,7 @@ DiscountLevel = Literal["line", "invoice"]
 _HUNDRED: Final = Decimal(100)
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class Coupon:
     """The terms of a discount: a percentage or an amount (minor units of ``currency``) off.
 
@@ -120,7 +120,7 @@ class Coupon:
         return product_id is not None and product_id in self.applies_to_products
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class Discount:
     """A coupon applied to a customer, subscription, item or invoice (Stripe's ``di_`` object)."""
 
@@ -134,7 +134,7 @@ class Discount:
         return (self.start is None or self.start <= as_of) and (self.end is None or as_of < self.end)
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class AppliedDiscount:
     """One discount's amount on one line, with what it was: lineage for the line.
 
@@ -151,7 +151,7 @@ class AppliedDiscount:
     amount: int
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class DiscountTarget:
     """A line as the invoice-level discounts see it: its amount left after line-level discounts."""
 

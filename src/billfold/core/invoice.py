@@ -59,7 +59,6 @@ on the wire) are the app layer's business.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Literal, TypeAlias
@@ -75,6 +74,7 @@ from billfold.core.money import exponent
 from billfold.core.pricing import PriceSpec, PricingModel, TierLine, rate
 from billfold.core.proration import prorate
 from billfold.core.tax import LineTax, TaxRate, compute_line_taxes, tax_rates_for_line
+from billfold.core.values import value_type
 
 __all__ = [
     "DiscountAmount",
@@ -96,7 +96,7 @@ UsageType = Literal["licensed", "metered"]
 LineType = Literal["subscription", "invoiceitem"]
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class ProrationFraction:
     """The prorated share of a period: ``numerator`` seconds out of the period's ``denominator``."""
 
@@ -115,7 +115,7 @@ class ProrationFraction:
         return Fraction(self.numerator, self.denominator)
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class SubscriptionItemLine:
     """A subscription item billed for a period: a price applied to a quantity.
 
@@ -147,7 +147,7 @@ class SubscriptionItemLine:
     subscription_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class PendingItemLine:
     """A pending invoice item: a fixed amount (a proration made at a mid-period change, a one-off).
 
@@ -177,7 +177,7 @@ class PendingItemLine:
 LineInput: TypeAlias = SubscriptionItemLine | PendingItemLine
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class InvoiceFacts:
     """Everything an invoice is computed from. ``customer_balance`` < 0 is a credit the customer has."""
 
@@ -190,7 +190,7 @@ class InvoiceFacts:
     default_tax_rates: tuple[TaxRate, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class DraftLine:
     """One computed invoice line with its lineage.
 
@@ -248,7 +248,7 @@ class DraftLine:
         return self.amount_after_discounts + self.exclusive_tax
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class DiscountAmount:
     """One discount's total across all lines (Stripe's ``total_discount_amounts`` entry)."""
 
@@ -256,7 +256,7 @@ class DiscountAmount:
     amount: int
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class TaxAmount:
     """One tax rate's total across all lines (Stripe's ``total_taxes`` entry)."""
 
@@ -268,7 +268,7 @@ class TaxAmount:
     display_name: str
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class InvoiceDraft:
     """A computed invoice: lines with lineage, Stripe's totals and the customer balance applied."""
 
@@ -294,7 +294,7 @@ class InvoiceDraft:
         return sum(tax.amount for tax in self.total_taxes)
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class _Priced:
     amount: int
     exact_amount: Decimal

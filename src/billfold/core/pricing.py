@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Literal
 
 from billfold.core.money import exact_context, round_minor
+from billfold.core.values import value_type
 
 __all__ = [
     "MAX_DECIMAL_PLACES",
@@ -70,7 +70,7 @@ class PricingModel(enum.Enum):
     VOLUME = "volume"
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class Tier:
     """One tier of a tiered price. ``up_to`` is inclusive; ``None`` is Stripe's ``"inf"``."""
 
@@ -79,7 +79,7 @@ class Tier:
     flat_amount_decimal: Decimal | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class TransformQuantity:
     """Stripe's ``transform_quantity``: bill ``quantity / divide_by`` rounded ``up`` or ``down``."""
 
@@ -87,7 +87,7 @@ class TransformQuantity:
     round: TransformRound
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class PriceSpec:
     """The parts of a Stripe price that decide the amount; amounts are Decimal minor units."""
 
@@ -98,7 +98,7 @@ class PriceSpec:
     transform_quantity: TransformQuantity | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class TierLine:
     """One line of the working: the units charged at one rate, and that rate's flat fee.
 
@@ -116,7 +116,7 @@ class TierLine:
     exact_amount: Decimal
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class PriceResult:
     """What a price charges for a quantity.
 

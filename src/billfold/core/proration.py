@@ -13,19 +13,19 @@ charges round the magnitude the same way, a change to the same price at any seco
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
 from typing import Final
 
 from billfold.core.money import round_minor
+from billfold.core.values import value_type
 
 # Enough significant digits that the quotient, rounded to this precision, can never land on a half
 # minor unit it is not exactly at (that would need |amount| * period seconds near 10**48).
 _EXACT: Final = Context(prec=50, rounding=ROUND_HALF_UP)
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class ProrationResult:
     """One prorated amount with its lineage.
 

@@ -39,11 +39,11 @@ Rules (each with its source):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Final
 
 from billfold.core.money import allocate, exact_context, round_minor
+from billfold.core.values import value_type
 
 __all__ = [
     "MAX_TAX_RATES",
@@ -66,7 +66,7 @@ _HUNDRED: Final = Decimal(100)
 _DIVISION: Final = Context(prec=50, rounding=ROUND_HALF_UP)
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class TaxRate:
     """A Stripe Tax Rate: ``percentage`` out of 100, ``inclusive`` inside the price or added on top."""
 
@@ -83,7 +83,7 @@ class TaxRate:
             raise ValueError(f"tax rate percentage must be between 0 and 100, got {self.percentage}")
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class LineTax:
     """One tax on one line: which rate, on what amount, and how much (minor units)."""
 
