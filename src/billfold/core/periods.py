@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Final, Literal, TypeGuard, get_args
 
@@ -32,6 +32,8 @@ MAX_INTERVAL_COUNT: Final[Mapping[Interval, int]] = MappingProxyType(
 )
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL: Final = _EPOCH.toordinal()
+_DAYS_IN_MONTH: Final = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February of a leap year: one more
 _ONE_SECOND: Final = timedelta(seconds=1)
 _SECONDS_PER_DAY: Final = 86_400
 _DAYS_PER_INTERVAL: Final[dict[Interval, int]] = {"day": 1, "week": 7}
@@ -100,21 +102,7 @@ def cycle_index(anchor: int, interval: Interval, count: int, t: int) -> int:
 
     ``0`` is the period that starts at the anchor; negative for ``t`` before the anchor.
     """
-    _check_count(count)
-    if interval in _DAYS_PER_INTERVAL:
-        return (t - anchor) // (count * _DAYS_PER_INTERVAL[interval] * _SECONDS_PER_DAY)
-    if interval not in _MONTHS_PER_INTERVAL:
-        raise ValueError(f"unknown interval: {interval!r}")
-    # Estimate from the calendar months between anchor and t, then step to the exact period: clamping to
-    # a month's end moves a boundary by at most a few days, so at most one step is needed either way.
-    a, b = to_datetime(anchor), to_datetime(t)
-    months = (b.year - a.year) * 12 + (b.month - a.month)
-    n = months // (count * _MONTHS_PER_INTERVAL[interval])
-    while add_interval(anchor, interval, count, n) > t:
-        n -= 1
-    while add_interval(anchor, interval, count, n + 1) <= t:
-        n += 1
-    return n
+    return _cycle(anchor, interval, count, t)[0]
 
 
 def period_containing(anchor: int, interval: Interval, count: int, t: int) -> tuple[int, int]:
@@ -126,8 +114,32 @@ def period_containing(anchor: int, interval: Interval, count: int, t: int) -> tu
     an imagined period that starts at the backdate instead
     (https://docs.stripe.com/billing/subscriptions/backdating); for that, pass the backdate as ``anchor``.
     """
-    n = cycle_index(anchor, interval, count, t)
-    return add_interval(anchor, interval, count, n), add_interval(anchor, interval, count, n + 1)
+    _, start, end = _cycle(anchor, interval, count, t)
+    return start, end
+
+
+def _cycle(anchor: int, interval: Interval, count: int, t: int) -> tuple[int, int, int]:
+    """``n`` of the period containing ``t``, and the period's start and end (each boundary computed once)."""
+    _check_count(count)
+    if interval in _DAYS_PER_INTERVAL:
+        length = count * _DAYS_PER_INTERVAL[interval] * _SECONDS_PER_DAY
+        n = (t - anchor) // length
+        start = anchor + n * length
+        return n, start, start + length
+    if interval not in _MONTHS_PER_INTERVAL:
+        raise ValueError(f"unknown interval: {interval!r}")
+    # Estimate from the calendar months between anchor and t, then step to the exact period: clamping to
+    # a month's end moves a boundary by at most a few days, so at most one step is needed either way.
+    step = count * _MONTHS_PER_INTERVAL[interval]
+    n = (_month_number(t) - _month_number(anchor)) // step
+    start, end = _add_months(anchor, n * step), _add_months(anchor, (n + 1) * step)
+    while start > t:
+        n, end = n - 1, start
+        start = _add_months(anchor, n * step)
+    while end <= t:
+        n, start = n + 1, end
+        end = _add_months(anchor, (n + 1) * step)
+    return n, start, end
 
 
 def next_boundary_after(anchor: int, interval: Interval, count: int, t: int) -> int:
@@ -136,10 +148,20 @@ def next_boundary_after(anchor: int, interval: Interval, count: int, t: int) -> 
 
 
 def _add_months(t: int, months: int) -> int:
-    dt = to_datetime(t)
-    year, month0 = divmod(dt.year * 12 + (dt.month - 1) + months, 12)
-    day = min(dt.day, calendar.monthrange(year, month0 + 1)[1])
-    return to_unix(dt.replace(year=year, month=month0 + 1, day=day))
+    """``t`` moved by whole calendar months, on the same day of month (or the month's last day) and time of day.
+    In whole days and seconds rather than datetimes: a renewal computes several of these."""
+    days, seconds = divmod(t, _SECONDS_PER_DAY)
+    d = date.fromordinal(_EPOCH_ORDINAL + days)
+    year, month0 = divmod(d.year * 12 + d.month - 1 + months, 12)
+    last = _DAYS_IN_MONTH[month0] + (month0 == 1 and calendar.isleap(year))
+    moved = date(year, month0 + 1, min(d.day, last))
+    return (moved.toordinal() - _EPOCH_ORDINAL) * _SECONDS_PER_DAY + seconds
+
+
+def _month_number(t: int) -> int:
+    """Calendar months from year 0 to the month of ``t``."""
+    d = date.fromordinal(_EPOCH_ORDINAL + t // _SECONDS_PER_DAY)
+    return d.year * 12 + d.month - 1
 
 
 def _check_count(count: int) -> None:
