@@ -357,7 +357,8 @@ class SqlStore:
             "request": {"id": self.scope.request_id, "idempotency_key": self.scope.idempotency_key},
             "type": event_type,
         }
-        index = Index(parent=obj.get("id"), status=event_type)
+        # The index columns (INDEX_COLUMNS order): parent = the object, status = the event type.
+        index = (None, obj.get("id"), None, None, event_type, None, None, None)
         # Encoded now: the caller goes on changing ``obj``, the event keeps this state.
         encoded = None
         if raw is not None:
@@ -370,9 +371,7 @@ class SqlStore:
                 encoded = None
         if encoded is None:
             encoded = dump_doc(event)
-        self._events.append(
-            (event["id"], *self._key, "event", now, False, *_index_values(index), pack(encoded))
-        )
+        self._events.append((event["id"], *self._key, "event", now, False, *index, pack(encoded)))
         self.audit(event_type, str(obj.get("object")), str(obj.get("id")), {"event": event["id"]})
         return event
 
