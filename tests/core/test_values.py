@@ -51,6 +51,19 @@ def test_constructed_like_the_dataclass(args: tuple[object, ...], kwargs: dict[s
     assert dataclasses.astuple(quick) == dataclasses.astuple(plain)
 
 
+@value_type
+class KeywordFirst:
+    tag: str = dataclasses.field(default="t", kw_only=True)
+    a: int = 0
+
+
+def test_a_keyword_only_field_declared_first_is_still_keyword_only() -> None:
+    assert KeywordFirst(3, tag="x") == KeywordFirst(a=3, tag="x")
+    assert (KeywordFirst(3).a, KeywordFirst(3).tag) == (3, "t")
+    with pytest.raises(TypeError):
+        KeywordFirst(3, "x")  # type: ignore[misc]
+
+
 def test_the_same_argument_errors() -> None:
     with pytest.raises(TypeError):
         Quick()  # type: ignore[call-arg]

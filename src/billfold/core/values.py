@@ -3,9 +3,9 @@
 Why this module exists: the core's values (prices, lines, discounts, taxes, ...) are frozen dataclasses with slots.
 The ``__init__`` that ``dataclasses`` writes for a frozen class sets each field with
 ``object.__setattr__(self, "name", value)``: a method looked up and a name resolved again for every field of every
-instance, about 120 ns a field against 30 ns for a plain assignment. A renewal makes about thirty of these values
-(a 22-field ``DraftLine`` takes 2.6 µs), which cost a worker about a tenth of its CPU in a bill run
-(docs/benchmarks.md).
+instance, about 120 ns a field against 30 ns for a plain assignment. A renewal made 37 dataclass instances (a
+22-field ``DraftLine`` takes 2.6 µs), and their ``__init__``s were about 7% of a worker's samples in a bill run
+(ADR 0014, docs/benchmarks.md).
 
 ``@value_type`` makes the class with ``dataclass(frozen=True, slots=True)``, exactly as before (fields, defaults, repr,
 equality, hash, ``__match_args__``, ``dataclasses.replace`` and ``fields``), then gives it an ``__init__`` with the
@@ -29,6 +29,8 @@ def value_type(cls: type[T]) -> type[T]:
     env: dict[str, Any] = {}
     positional: list[str] = []
     keyword: list[str] = []
+    # Field names by kw_only, in the order __init__ takes them.
+    names: dict[bool, list[str]] = {False: [], True: []}
     body: list[str] = []
     for f in fields(built):
         if not f.init or f.default_factory is not MISSING:
@@ -39,13 +41,15 @@ def value_type(cls: type[T]) -> type[T]:
         if f.default is not MISSING:
             env[f"_default_{f.name}"] = f.default
             param += f"=_default_{f.name}"
-        (keyword if f.kw_only else positional).append(param)
+        kw_only = f.kw_only is True
+        (keyword if kw_only else positional).append(param)
+        names[kw_only].append(f.name)
         env[f"_set_{f.name}"] = built.__dict__[f.name].__set__
         body.append(f"    _set_{f.name}(self, {f.name})")
     if hasattr(built, "__post_init__"):
         body.append("    self.__post_init__()")
     params = ["self", *positional, *(["*", *keyword] if keyword else [])]
-    if list(inspect.signature(built.__init__).parameters) != ["self", *(f.name for f in fields(built))]:
+    if list(inspect.signature(built.__init__).parameters) != ["self", *names[False], *names[True]]:
         raise TypeError(f"{cls.__qualname__}: @value_type supports plain fields only (no InitVar)")
     source = f"def __init__({', '.join(params)}):\n" + ("\n".join(body) or "    pass") + "\n"
     exec(source, env)
