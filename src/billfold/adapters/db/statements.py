@@ -5,9 +5,14 @@ docs/benchmarks.md). ``store.SqlStore`` runs them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, LargeBinary, String
+
 from billfold.app.ports import INDEX_COLUMNS
+
+from . import schema
 
 PERIOD_COLUMNS = "account_id, livemode, subscription_id, period_start, invoice_id"
 NUMBER_COLUMNS = "account_id, livemode, number, invoice_id"
@@ -15,6 +20,25 @@ COLUMNS = "id, account_id, livemode, type, created, deleted, " + ", ".join(INDEX
 AUDIT_COLUMNS = "account_id, livemode, at, actor, request_id, action, object_type, object_id, data"
 SET_INDEX = ", ".join(f"{c} = ?" for c in INDEX_COLUMNS)
 SCOPE = "account_id = ? AND livemode = ? AND type = ?"
+
+
+@cache
+def copy_types(table: str, columns: str) -> tuple[str, ...]:
+    """The PostgreSQL types of these columns of ``table`` (schema.py) as a binary ``COPY`` sends them. A JSON
+    column is sent as text: ``json``'s binary form is its text."""
+    kinds: tuple[tuple[type, str], ...] = (
+        (Boolean, "bool"),
+        (BigInteger, "int8"),
+        (Integer, "int4"),
+        (LargeBinary, "bytea"),
+        (String, "text"),
+        (JSON, "text"),
+    )
+    out = []
+    for name in columns.split(", "):
+        column_type = schema.metadata.tables[table].c[name].type
+        out.append(next(pg for kind, pg in kinds if isinstance(column_type, kind)))
+    return tuple(out)
 
 
 class Sql:

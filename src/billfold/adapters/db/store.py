@@ -50,7 +50,7 @@ from billfold.version import API_VERSION
 
 from .codec import pack, unpack
 from .engine import dump_doc, dumps_json, loads_json
-from .statements import AUDIT_COLUMNS, COLUMNS, DIALECTS, NUMBER_COLUMNS, PERIOD_COLUMNS, SCOPE
+from .statements import AUDIT_COLUMNS, COLUMNS, DIALECTS, NUMBER_COLUMNS, PERIOD_COLUMNS, SCOPE, copy_types
 
 # Object types with a unique constraint on a promoted column (schema.py: price lookup keys, active promotion
 # codes): their writes must fail at the call that makes them, so they are never deferred.
@@ -714,11 +714,13 @@ class SqlStore:
     def _write_rows(
         self, table: str, columns: str, insert: str, rows: builtins.list[tuple[Any, ...]]
     ) -> None:
-        """Append buffered rows: on PostgreSQL with ``COPY`` (one stream instead of a statement per row)."""
+        """Append buffered rows: on PostgreSQL with a binary ``COPY`` (one stream instead of a statement per row;
+        the packed documents go as bytes, not as hex text for the server to parse)."""
         if len(rows) == 1:
             self._cur.execute(insert, rows[0])
         elif self.sql.postgres:
-            with self._cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            with self._cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(copy_types(table, columns))
                 for row in rows:
                     copy.write_row(row)
         else:
