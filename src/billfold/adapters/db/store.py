@@ -96,7 +96,7 @@ class SqlStore:
         self.clock = clock
         self.sql = DIALECTS[conn.dialect.name]
         self._dbapi: Any = conn.dialect.loaded_dbapi
-        self._cur: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        self._cur: Any = self._cursor()
         self._key = (scope.account_id, scope.livemode)
         self._objects: dict[tuple[str, str], _Entry] = {}
         self._dirty: dict[tuple[str, str], _Entry] = {}
@@ -117,6 +117,12 @@ class SqlStore:
         self._sequences: dict[str, int] = {}  # prefix -> its next number, held locked
         self._sequences_taken: set[str] = set()
         self._numbers: list[tuple[Any, ...]] = []
+
+    def _cursor(self) -> Any:
+        """A DB-API cursor on the transaction's connection. On PostgreSQL its results come in binary form: a packed
+        document arrives as its bytes instead of hex text for the server to write and the client to parse."""
+        dbapi_connection: Any = self.conn.connection.dbapi_connection
+        return dbapi_connection.cursor(binary=True) if self.sql.postgres else dbapi_connection.cursor()
 
     # -- reads ------------------------------------------------------------------------------------------------
     def get(self, object_type: str, object_id: str, *, for_update: bool = False) -> Doc | None:
@@ -239,7 +245,7 @@ class SqlStore:
             return
         conds, params = self._select(object_type, filters)
         # A cursor of its own: the caller may use the store between the documents it is given.
-        cur = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cur = self._cursor()
         try:
             cur.execute(
                 f"SELECT {self.sql.doc_col} FROM objects WHERE {' AND '.join(conds)}"
