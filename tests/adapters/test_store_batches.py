@@ -161,6 +161,32 @@ def test_claiming_a_draft_locks_its_subscription_and_customer(uow: SqlUnitOfWork
         assert store.claim([("subscription", sub["id"])]) == [("subscription", sub["id"])]
 
 
+def test_a_claim_due_by_an_instant_leaves_out_what_is_no_longer_due_and_reads_nothing_ahead_for_it(
+    uow: SqlUnitOfWork, scope: Scope
+) -> None:
+    """Two workers find the same due subscriptions; the one that claims them second gets only those the other has
+    not renewed since (a renewal moves ``due_at`` to the next period), and reads no customer for the others."""
+    due_customer, renewed_customer = _doc("customer"), _doc("customer")
+    due_sub = _doc("subscription", customer=due_customer["id"])
+    renewed = _doc("subscription", customer=renewed_customer["id"])
+    with uow(scope) as store:
+        store.insert(due_customer, Index())
+        store.insert(renewed_customer, Index())
+        store.insert(due_sub, Index(customer=due_customer["id"], due_at=T0))
+        store.insert(renewed, Index(customer=renewed_customer["id"], due_at=T0 + 30 * 86_400))
+    keys = [("subscription", due_sub["id"]), ("subscription", renewed["id"])]
+    with uow(scope) as store:
+        assert store.claim(keys, due_by=T0) == [("subscription", due_sub["id"])]
+        held = {key for key in store._objects}
+        assert ("customer", due_customer["id"]) in held
+        assert ("customer", renewed_customer["id"]) not in held
+        assert ("subscription", renewed["id"]) not in held
+    with uow(scope) as store:  # without ``due_by``, both (the claim of any object, e.g. an e-mail)
+        assert store.claim(keys) == keys
+    with uow(scope) as store:  # an instant both are due by
+        assert store.claim(keys, due_by=T0 + 30 * 86_400) == keys
+
+
 class _Statements:
     """The store's cursor, noting the SQL of each statement it runs."""
 

@@ -187,7 +187,7 @@ class Worker:
         with self.uow(scope) as store:
             # A renewal due a draft window before ``now`` is finalized in the same transaction (app/due.py).
             renewed_by = now - account_settings.draft_window_seconds(store)
-            for _, object_id in store.claim(keys, optimistic=not isolated, renewed_by=renewed_by):
+            for _, object_id in store.claim(keys, optimistic=not isolated, renewed_by=renewed_by, due_by=now):
                 if not isolated:
                     try:
                         done += due.run_due_object(store, object_id, now, self.processor)

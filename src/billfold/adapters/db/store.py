@@ -498,7 +498,12 @@ class SqlStore:
 
     # -- the worker's batches -----------------------------------------------------------------------------------
     def claim(
-        self, keys: Sequence[tuple[str, str]], *, optimistic: bool = False, renewed_by: int | None = None
+        self,
+        keys: Sequence[tuple[str, str]],
+        *,
+        optimistic: bool = False,
+        renewed_by: int | None = None,
+        due_by: int | None = None,
     ) -> builtins.list[tuple[str, str]]:
         """Lock the given (type, id) objects for this transaction, skipping any another transaction holds
         (PostgreSQL's ``FOR UPDATE SKIP LOCKED``; SQLite's writer already holds the database). Returns the
@@ -510,14 +515,16 @@ class SqlStore:
         draft about to be finalized, its customer, locked (finalization applies the customer's balance). Those
         locks also skip rows another transaction holds: the due action then waits for them, as it would anyway.
         ``renewed_by``: the customers of subscriptions due at or before it are locked too, as a draft's are: their
-        renewal's draft may be finalized in this transaction (app/due.py, ``_catch_up``).
+        renewal's draft may be finalized in this transaction (app/due.py, ``_catch_up``). ``due_by``: only objects
+        still due by then are claimed (another worker may have done one since it was found), and nothing is read
+        ahead for the others.
         """
         by_type: dict[str, list[str]] = {}
         for object_type, object_id in keys:
             by_type.setdefault(object_type, []).append(object_id)
         claimed: set[tuple[str, str]] = set()
         for object_type, ids in by_type.items():
-            claimed.update((object_type, i) for i in self._lock(object_type, ids))
+            claimed.update((object_type, i) for i in self._lock(object_type, ids, due_by=due_by))
         entries = [(key, self._objects[key]) for key in claimed]
         invoices = [e for k, e in entries if k[0] == "invoice" and e.raw is not None]
         self._lock("subscription", sorted({e.index[1] for e in invoices if e.index[1]}))
@@ -564,21 +571,30 @@ class SqlStore:
         for prefix, next_number in self._cur.fetchall():
             self._sequences[prefix] = int(next_number)
 
-    def _lock(self, object_type: str, ids: Sequence[str]) -> builtins.list[str]:
+    def _lock(self, object_type: str, ids: Sequence[str], *, due_by: int | None = None) -> builtins.list[str]:
         """Hold these objects with their row locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), except those this
-        transaction already holds locked; returns the ids held locked now (those included)."""
-        held = [i for i in ids if (e := self._objects.get((object_type, i))) is not None and e.locked]
+        transaction already holds locked; returns the ids held locked now (those included). ``due_by``: only
+        those whose ``due_at`` is at or before it."""
+        held = [
+            i
+            for i in ids
+            if (e := self._objects.get((object_type, i))) is not None
+            and e.locked
+            and (due_by is None or (e.index[7] is not None and e.index[7] <= due_by))
+        ]
         if held:
             already = set(held)
             ids = [i for i in ids if i not in already]
         if not ids:
             return held
         self._flush_type(object_type)
+        due = "" if due_by is None else self.sql.q(" AND due_at <= ?")
         self._cur.execute(
             self.sql.get_some
             + self.sql.among(len(ids))
+            + due
             + (" FOR UPDATE SKIP LOCKED" if self.sql.postgres else ""),
-            (*self._key, object_type, *self.sql.values(ids)),
+            (*self._key, object_type, *self.sql.values(ids), *(() if due_by is None else (due_by,))),
         )
         for row in self._cur.fetchall():
             key = (object_type, row[0])
