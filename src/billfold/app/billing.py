@@ -82,6 +82,7 @@ def start_subscription(
             "subscription.",
             param="payment_behavior",
         )
+    added = values.pop("add_invoice_items", None) or []
     sub, discounts = subscriptions.create_subscription(store, wall_now, values)
     customer = get_customer(store, sub["customer"], param="customer")
     now = sub["created"]
@@ -99,14 +100,25 @@ def start_subscription(
         customer["currency"] = sub["currency"]
         store.replace(customer, customer_index(customer))
 
+    # ``add_invoice_items``: one-time charges on the first invoice (charged at once, also during a trial).
+    items = invoice_items.add_for_subscription(store, sub, customer, added, now, (start, end))
     draft = invoice_facts.draft_for_period(
-        store, sub, customer, start, end, now, trial=trial, proration=proration
+        store,
+        sub,
+        customer,
+        start,
+        end,
+        now,
+        trial=trial,
+        proration=proration,
+        extra_lines=invoice_facts.item_lines(store, items),
     )
     invoice = invoice_documents.invoice_doc(
         store, draft, customer, sub, billing_reason="subscription_create", now=now
     )
     store.claim_period(sub["id"], start, invoice["id"])
     invoicing.create_draft(store, invoice)
+    changes.mark_invoiced(store, items, invoice["id"])
     invoicing.finalize(store, invoice, now)
     charge = sub["collection_method"] == "charge_automatically" and behavior != "default_incomplete"
     if invoice["status"] == "open" and charge:

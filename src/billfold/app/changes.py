@@ -585,6 +585,20 @@ def change_items(
     return sub
 
 
+def add_invoice_items(store: Store, wall_now: int, sub_id: str, entries: list[dict[str, Any]]) -> list[Doc]:
+    """``POST /v1/subscriptions/{id}`` with ``add_invoice_items``: one-time charges the subscription's next invoice
+    collects (the renewal, or an invoice this request makes at once). The subscription itself does not change."""
+    sub = subscriptions.get_subscription(store, sub_id, for_update=True)
+    if sub["status"] in ("canceled", "incomplete_expired"):
+        raise InvalidRequest(
+            f"Subscription {sub_id} has ended ({sub['status']}): it has no next invoice for add_invoice_items.",
+            param="add_invoice_items",
+        )
+    customer = get_customer(store, sub["customer"])
+    now = subscriptions.customer_now(store, customer, wall_now)
+    return invoice_items.add_for_subscription(store, sub, customer, entries, now, subscriptions.period(sub))
+
+
 def _store_new_objects(store: Store, plan: Plan, now: int) -> None:
     """The change's new discounts and items, and the end of its removed items."""
     for d in plan.discounts:

@@ -324,9 +324,96 @@ def create_item(store: Store, wall_now: int, values: dict[str, Any]) -> Doc:
                 f"The invoice item's currency ({c.currency}) must match the {name}'s ({owner['currency']}).",
                 param="currency",
             )
-    rates = tax_rates(store, values.get("tax_rates"), "tax_rates")
-    period = item_period(values, now, "period")
-    discounts = resolve_discounts(store, values.get("discounts"), "discounts", now, customer["id"])
+    doc = _new_item(store, customer, now, values, c, item_period(values, now, "period"), sub, invoice)
+    if invoice is not None:
+        invoicing.refresh_draft(store, invoice)
+    return doc
+
+
+def add_for_subscription(
+    store: Store, sub: Doc, customer: Doc, entries: list[dict[str, Any]], now: int, period: tuple[int, int]
+) -> list[Doc]:
+    """``add_invoice_items`` of ``POST /v1/subscriptions`` (and of its update): pending items of the subscription,
+    which its next invoice collects — the first invoice on create. Each is a one-time ``price`` or ``price_data``
+    with a ``quantity`` (default 1), ``discounts``, ``tax_rates`` (without them the subscription's default tax rates
+    apply, as to its other lines), ``metadata`` and a ``period`` (default: ``period``, the subscription's current
+    period; Stripe's ``max_item_period_start`` and ``min_item_period_end``)."""
+    made = []
+    for i, entry in enumerate(entries):
+        prefix = f"add_invoice_items[{i}]"
+        if entry.get("price") is None and entry.get("price_data") is None:
+            raise InvalidRequest(
+                f"Missing required param: {prefix}[price]. Pass price or price_data.",
+                param=f"{prefix}[price]",
+                code="parameter_missing",
+            )
+        c = charge(store, entry, sub["currency"], prefix)
+        if c.currency != sub["currency"]:
+            where = (
+                f"{prefix}[price]" if entry.get("price") is not None else f"{prefix}[price_data][currency]"
+            )
+            raise InvalidRequest(
+                f"The invoice item's currency ({c.currency}) must match the subscription's ({sub['currency']}).",
+                param=where,
+            )
+        start, end = _entry_period(entry.get("period"), now, period, f"{prefix}[period]")
+        made.append(
+            _new_item(store, customer, now, entry, c, {"end": end, "start": start}, sub, None, prefix=prefix)
+        )
+    return made
+
+
+def _entry_period(given: Doc | None, now: int, default: tuple[int, int], param: str) -> tuple[int, int]:
+    """An ``add_invoice_items[].period``: ``start[type]`` ``max_item_period_start`` (default), ``now`` or
+    ``timestamp``; ``end[type]`` ``min_item_period_end`` (default) or ``timestamp``."""
+    start, end = default
+    for side in ("start", "end"):
+        spec = (given or {}).get(side)
+        if not spec:
+            continue
+        kind = spec.get("type")
+        if kind == "timestamp":
+            if spec.get("timestamp") is None:
+                raise InvalidRequest(
+                    f"Missing required param: {param}[{side}][timestamp].",
+                    param=f"{param}[{side}][timestamp]",
+                    code="parameter_missing",
+                )
+            value = int(spec["timestamp"])
+        elif kind == "now" and side == "start":
+            value = now
+        elif (kind, side) in (("max_item_period_start", "start"), ("min_item_period_end", "end")):
+            value = default[0] if side == "start" else default[1]
+        else:
+            raise InvalidRequest(f"Invalid {param}[{side}][type]: {kind}.", param=f"{param}[{side}][type]")
+        if side == "start":
+            start = value
+        else:
+            end = value
+    if end < start:
+        raise InvalidRequest(
+            f"Invalid {param}: end must be greater than or equal to start.", param=f"{param}[end]"
+        )
+    return start, end
+
+
+def _new_item(
+    store: Store,
+    customer: Doc,
+    now: int,
+    values: dict[str, Any],
+    c: Charge,
+    period: Doc,
+    sub: Doc | None,
+    invoice: Doc | None,
+    *,
+    prefix: str = "",
+) -> Doc:
+    """Store a new invoice item priced by ``c`` (its ``invoiceitem.created`` event with it)."""
+    rates = tax_rates(store, values.get("tax_rates"), _p(prefix, "tax_rates"))
+    discounts = resolve_discounts(
+        store, values.get("discounts"), _p(prefix, "discounts"), now, customer["id"]
+    )
     item_id = new_id("invoiceitem")
     price = _inline_price(store, now, c)
     doc: Doc = {
@@ -356,8 +443,6 @@ def create_item(store: Store, wall_now: int, values: dict[str, Any]) -> Doc:
     } | charge_fields(c, price, values.get("discountable"))
     store.insert(doc, changes.item_index(doc), created=now)
     store.record("invoiceitem.created", doc)
-    if invoice is not None:
-        invoicing.refresh_draft(store, invoice)
     return doc
 
 

@@ -45,12 +45,18 @@ class BatchStore(Store, Protocol):
     """A store that can hold several due items in one transaction (adapters/db/store.py)."""
 
     def claim(
-        self, keys: Sequence[tuple[str, str]], *, optimistic: bool = False, renewed_by: int | None = None
+        self,
+        keys: Sequence[tuple[str, str]],
+        *,
+        optimistic: bool = False,
+        renewed_by: int | None = None,
+        due_by: int | None = None,
     ) -> list[tuple[str, str]]:
         """Lock these (type, id) objects for the transaction, skipping those another worker holds. ``optimistic``:
         the batch runs without savepoints, so period claims and invoice numbers may be taken in memory and written
         at commit (a period claimed twice then fails the commit instead of the item). ``renewed_by``: subscriptions
-        due by then may also finalize their renewal's draft, so their customers are locked as a draft's are."""
+        due by then may also finalize their renewal's draft, so their customers are locked as a draft's are.
+        ``due_by``: only objects still due by then (another worker may have acted on some since they were found)."""
         ...
 
     def savepoint(self) -> AbstractContextManager[None]:

@@ -14,7 +14,8 @@ prepare and cache them), and the unit of work keeps what it has read and written
   generated (they cannot conflict): the row is written once, just before anything could observe it (a query on
   that type, a savepoint, the commit), with only the index columns that changed (SQLite rewrites the entries of
   every index on a column named in ``SET``);
-- events and audit rows buffered and written before the commit, in the same transaction (``COPY`` on PostgreSQL);
+- events and audit rows buffered and written before the commit, in the same transaction (binary ``COPY`` on
+  PostgreSQL, results read in binary form too);
 - no savepoint around inserts: ``INSERT ... ON CONFLICT DO NOTHING``, and only a conflict pays for the savepoint
   that turns it into the caller's error.
 

@@ -16,6 +16,8 @@ from billfold.app.ports import Doc, Page
 
 from ..framework import Ctx, ListResult, StripeRouter
 from ..params import EmptyIsNone, ListParams, Metadata, Params, TaxRateIds, given_values
+from .invoice_items import DiscountParam as ItemDiscount
+from .invoice_items import PriceData
 
 router = StripeRouter()
 
@@ -34,6 +36,37 @@ class ItemParam(Params):
     discounts: Annotated[list[DiscountParam] | None, EmptyIsNone] = None
 
 
+class PeriodStart(Params):
+    type: Literal["max_item_period_start", "now", "timestamp"]
+    timestamp: int | None = None
+
+
+class PeriodEnd(Params):
+    type: Literal["min_item_period_end", "timestamp"]
+    timestamp: int | None = None
+
+
+class ItemPeriod(Params):
+    start: PeriodStart
+    end: PeriodEnd
+
+
+class AddInvoiceItem(Params):
+    """One of ``add_invoice_items``: a one-time charge appended to the subscription's next invoice."""
+
+    discountable: bool | None = None
+    discounts: Annotated[list[ItemDiscount] | None, EmptyIsNone] = None
+    metadata: Metadata | None = None
+    period: ItemPeriod | None = None
+    price: str | None = None
+    price_data: PriceData | None = None
+    quantity: Annotated[int, Field(ge=0)] | None = None
+    tax_rates: TaxRateIds = None
+
+
+AddInvoiceItems = Annotated[list[AddInvoiceItem], Field(max_length=20)]
+
+
 class TrialEndBehavior(Params):
     missing_payment_method: Literal["cancel", "create_invoice", "pause"]
 
@@ -45,6 +78,7 @@ class TrialSettings(Params):
 class SubscriptionCreate(Params):
     customer: str
     items: Annotated[list[ItemParam], Field(min_length=1, max_length=20)]
+    add_invoice_items: AddInvoiceItems | None = None
     billing_cycle_anchor: int | None = None
     cancel_at: int | None = None
     cancel_at_period_end: bool | None = None
@@ -282,6 +316,7 @@ class PauseCollection(Params):
 
 class SubscriptionUpdate(Params):
     items: Annotated[list[ItemChange], Field(max_length=20)] | None = None
+    add_invoice_items: AddInvoiceItems | None = None
     payment_behavior: (
         Literal["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"]
         | None
@@ -326,6 +361,12 @@ def update(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
     if proration_date is not None and not item_changes and _anchor_type(anchor) != "now":
         raise InvalidRequest("proration_date only applies to a change of items.", param="proration_date")
     sub = None
+    added = values.pop("add_invoice_items", None)
+    if added:
+        # Pending items of the subscription, made first: a change invoiced at once in this request collects them.
+        changes.add_invoice_items(ctx.store, ctx.clock.now(), subscription_id, added)
+        if not (values or item_changes or anchor is not None or change_discounts or trial_end is not None):
+            return uc.get_subscription(ctx.store, subscription_id)
     if item_changes or anchor is not None or change_discounts:
         sub = changes.change_items(
             ctx.store,
