@@ -129,12 +129,6 @@ def test_bad_requests_name_the_item_parameter_and_write_nothing(tenant: Tenant) 
     expect_error(
         tenant, create({"subscription": sub.id, "price": "price_missing"}), status=404, param="price"
     )
-    expect_error(
-        tenant,
-        create({"subscription": sub.id, "price": price, "payment_behavior": "pending_if_incomplete"}),
-        status=400,
-        param="payment_behavior",
-    )
     err = expect_error(
         tenant,
         lambda: c.v1.subscription_items.update(si, params={"quantity": -1}),
@@ -200,6 +194,43 @@ def test_a_declined_pending_item_change_leaves_the_item_as_it_was(tenant: Tenant
     expect_error(
         tenant, lambda: c.v1.subscription_items.update(si, params={"quantity": 2}), status=400, param=None
     )
+
+
+def test_an_item_added_as_a_pending_update_exists_once_its_invoice_is_paid(tenant: Tenant) -> None:
+    """``POST /v1/subscription_items`` with ``pending_if_incomplete`` and a declined card: the subscription keeps
+    its one item, the response is the new item as it will be, and paying the invoice adds that very item."""
+    c = tenant.client
+    seats = monthly_price(c, 9900, "Advanced seat")
+    copilot = monthly_price(c, 3500, "Copilot")
+    cus, sub = _seats(c, seats)
+    c.v1.customers.update(
+        cus, params={"invoice_settings": {"default_payment_method": "pm_card_chargeDeclined"}}
+    )
+
+    item = c.v1.subscription_items.create(
+        params={
+            "subscription": sub.id,
+            "price": copilot,
+            "quantity": 5,
+            "proration_behavior": "always_invoice",
+            "payment_behavior": "pending_if_incomplete",
+        }
+    )
+
+    assert (item.price.id, item.quantity, item.subscription) == (copilot, 5, sub.id)
+    after = c.v1.subscriptions.retrieve(sub.id)
+    assert [i.price.id for i in after["items"].data] == [seats]
+    assert after.pending_update is not None
+    assert [i.id for i in after.pending_update.subscription_items][-1] == item.id
+    invoice = c.v1.invoices.retrieve(str(after.latest_invoice))
+    assert (invoice.status, invoice.billing_reason) == ("open", "subscription_update")
+    # 5 × $35.00 for the 15 of January's 31 days left after Jan 17 = $84.68 (rounded once).
+    assert [line.amount for line in invoice.lines.data] == [8468]
+
+    c.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
+    now = c.v1.subscriptions.retrieve(sub.id)
+    assert [(i.id, i.quantity) for i in now["items"].data][-1] == (item.id, 5)
+    assert c.v1.subscription_items.retrieve(item.id).quantity == 5
 
 
 def test_an_item_read_by_id_or_listed_is_the_subscription_s_item_as_it_is_now(tenant: Tenant) -> None:

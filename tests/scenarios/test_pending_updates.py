@@ -248,3 +248,283 @@ def test_a_pending_update_needs_automatic_collection(tenant: Tenant) -> None:
     expect_error(
         tenant, lambda: _three_seats(c, sub, "pending_if_incomplete"), status=400, param="payment_behavior"
     )
+
+
+# -- add_invoice_items and trial_end in a pending update -------------------------------------------------------------
+# Stripe's list of what a pending update can hold includes ``trial_end`` and ``add_invoice_items``
+# (https://docs.stripe.com/billing/subscriptions/pending-updates-reference).
+
+
+def _setup_fee(c: stripe.StripeClient, amount: int) -> dict[str, Any]:
+    product = c.v1.products.create(params={"name": "Onboarding"})
+    price = c.v1.prices.create(params={"product": product.id, "currency": "usd", "unit_amount": amount})
+    return {"price": price.id}
+
+
+def _three_seats_with_fee(c: stripe.StripeClient, sub: stripe.Subscription) -> stripe.Subscription:
+    return c.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": sub["items"].data[0].id, "quantity": 3}],
+            "proration_behavior": "always_invoice",
+            "payment_behavior": "pending_if_incomplete",
+            "add_invoice_items": [_setup_fee(c, 5000)],
+        },
+    )
+
+
+def test_a_one_time_fee_added_with_a_pending_update_is_paid_with_it(tenant: Tenant) -> None:
+    """The fee is a line of the change's invoice (the items already pending come first, then the prorations):
+    $50.00 - $6.77 + $20.32 = $63.55. It is held with the change, and applied and paid with it."""
+    c = tenant.client
+    clock, cus, sub = _seats(c)
+    before = billing_events(c)
+
+    after = _three_seats_with_fee(c, sub)
+
+    first, change = invoices_of(c, sub.id)
+    assert first.billing_reason == "subscription_create"
+    assert [line.amount for line in change.lines.data] == [5000, -677, 2032]
+    assert (change.amount_due, change.status, change.attempt_count) == (6355, "open", 1)
+    assert after["items"].data[0].quantity == 1 and after.pending_update is not None
+    assert after.latest_invoice == change.id
+    assert events_since(c, before) == [
+        "invoiceitem.created",
+        "invoiceitem.created",
+        "invoiceitem.created",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.payment_failed",
+        "customer.subscription.updated",
+    ]
+
+    c.v1.invoices.pay(change.id, params={"payment_method": "pm_card_visa"})
+    now = c.v1.subscriptions.retrieve(sub.id)
+    assert now["items"].data[0].quantity == 3 and now.pending_update is None
+
+    # The renewal bills the three seats and not the fee again.
+    set_payment_method(c, cus, "pm_card_visa")
+    advance(c, clock, FEB1 + HOUR)
+    renewal = invoices_of(c, sub.id)[-1]
+    assert (renewal.billing_reason, renewal.amount_due, len(renewal.lines.data)) == (
+        "subscription_cycle",
+        3000,
+        1,
+    )
+
+
+def test_voiding_a_pending_update_s_invoice_drops_its_one_time_fee_too(tenant: Tenant) -> None:
+    c = tenant.client
+    clock, cus, sub = _seats(c)
+    _three_seats_with_fee(c, sub)
+    change = invoices_of(c, sub.id)[-1]
+
+    c.v1.invoices.void_invoice(change.id)
+
+    set_payment_method(c, cus, "pm_card_visa")
+    advance(c, clock, FEB1 + HOUR)
+    renewal = invoices_of(c, sub.id)[-1]
+    assert (renewal.billing_reason, renewal.amount_due) == ("subscription_cycle", 1000)
+    assert [line.amount for line in renewal.lines.data] == [1000]
+
+
+JAN5 = JAN1 + 4 * DAY
+JAN15 = JAN1 + 14 * DAY
+FEB5 = FEB1 + 4 * DAY
+
+
+def _trialing(c: stripe.StripeClient) -> tuple[str, str, stripe.Subscription]:
+    """One seat at $10.00 a month with a 14-day trial from Jan 1; on Jan 5 the card on file is declined."""
+    clock, cus = customer_on_clock(c, JAN1)
+    sub = c.v1.subscriptions.create(
+        params={"customer": cus, "items": [{"price": monthly_price(c, 1000)}], "trial_period_days": 14}
+    )
+    assert (sub.status, sub.trial_end) == ("trialing", JAN15)
+    advance(c, clock, JAN5)
+    set_payment_method(c, cus, "pm_card_chargeDeclined")
+    return clock, cus, sub
+
+
+def _end_trial_now(c: stripe.StripeClient, sub_id: str, payment_behavior: str) -> stripe.Subscription:
+    return c.v1.subscriptions.update(
+        sub_id,
+        params={"trial_end": "now", "payment_behavior": payment_behavior},  # type: ignore[typeddict-item]
+    )
+
+
+def test_ending_a_trial_now_can_wait_for_its_payment(tenant: Tenant) -> None:
+    """trial_end=now starts a period on Jan 5 and invoices it at once ($10.00). Declined: the subscription keeps its
+    trial until the invoice is paid; paid: the trial ends as it was asked, on Jan 5, and the period is Jan 5 - Feb 5."""
+    c = tenant.client
+    clock, cus, sub = _trialing(c)
+    before = billing_events(c)
+
+    after = _end_trial_now(c, sub.id, "pending_if_incomplete")
+
+    assert (after.status, after.trial_end, after.billing_cycle_anchor) == ("trialing", JAN15, JAN15)
+    assert after["items"].data[0].current_period_end == JAN15
+    pending = after.pending_update
+    assert pending is not None
+    assert (pending.trial_end, pending.billing_cycle_anchor, pending.expires_at) == (
+        JAN5,
+        JAN5,
+        JAN5 + 23 * HOUR,
+    )
+    assert [(i.current_period_start, i.current_period_end) for i in pending.subscription_items] == [
+        (JAN5, FEB5)
+    ]
+    invoice = c.v1.invoices.retrieve(str(after.latest_invoice))
+    assert (invoice.status, invoice.amount_due, invoice.period_start, invoice.attempt_count) == (
+        "open",
+        1000,
+        JAN5,
+        1,
+    )
+    assert invoice.next_payment_attempt is None, "a pending update's invoice is not retried automatically"
+    assert events_since(c, before) == [
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.payment_failed",
+        "customer.subscription.updated",
+    ]
+
+    before = billing_events(c)
+    c.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
+    now = c.v1.subscriptions.retrieve(sub.id)
+    assert (now.status, now.trial_end, now.billing_cycle_anchor, now.pending_update) == (
+        "active",
+        JAN5,
+        JAN5,
+        None,
+    )
+    assert (now["items"].data[0].current_period_start, now["items"].data[0].current_period_end) == (
+        JAN5,
+        FEB5,
+    )
+    assert events_since(c, before) == [
+        "invoice.paid",
+        "customer.subscription.trial_will_end",
+        "customer.subscription.updated",
+        "customer.subscription.pending_update_applied",
+    ]
+
+    # Nothing happens at the old trial end; the next invoice is the renewal of Feb 5.
+    set_payment_method(c, cus, "pm_card_visa")
+    advance(c, clock, FEB5 + HOUR)
+    assert [(i.billing_reason, i.period_start, i.amount_due, i.status) for i in invoices_of(c, sub.id)] == [
+        ("subscription_create", JAN1, 0, "paid"),
+        ("subscription_update", JAN5, 1000, "paid"),
+        ("subscription_cycle", FEB5, 1000, "paid"),
+    ]
+
+
+def test_a_pending_trial_end_expires_and_the_trial_runs_its_course(tenant: Tenant) -> None:
+    c = tenant.client
+    clock, cus, sub = _trialing(c)
+    after = _end_trial_now(c, sub.id, "pending_if_incomplete")
+    invoice_id = str(after.latest_invoice)
+    before = billing_events(c)
+
+    advance(c, clock, JAN5 + 23 * HOUR)
+
+    assert c.v1.invoices.retrieve(invoice_id).status == "void"
+    now = c.v1.subscriptions.retrieve(sub.id)
+    assert (now.status, now.trial_end, now.pending_update) == ("trialing", JAN15, None)
+    assert events_since(c, before) == [
+        "invoice.voided",
+        "customer.subscription.updated",
+        "customer.subscription.pending_update_expired",
+    ]
+    set_payment_method(c, cus, "pm_card_visa")
+    advance(c, clock, JAN15 + HOUR)
+    last = invoices_of(c, sub.id)[-1]
+    assert (last.billing_reason, last.period_start, last.amount_due, last.status) == (
+        "subscription_cycle",
+        JAN15,
+        1000,
+        "paid",
+    )
+    assert c.v1.subscriptions.retrieve(sub.id).status == "active"
+
+
+def test_a_pending_trial_end_paid_at_once_ends_the_trial_at_once(tenant: Tenant) -> None:
+    c = tenant.client
+    _, cus, sub = _trialing(c)
+    set_payment_method(c, cus, "pm_card_visa")
+    before = billing_events(c)
+
+    after = _end_trial_now(c, sub.id, "pending_if_incomplete")
+
+    assert (after.status, after.trial_end, after.pending_update) == ("active", JAN5, None)
+    assert c.v1.invoices.retrieve(str(after.latest_invoice)).status == "paid"
+    assert events_since(c, before) == [
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "customer.subscription.trial_will_end",
+        "customer.subscription.updated",
+    ]
+
+
+def test_ending_a_trial_with_error_if_incomplete_refuses_a_decline_and_writes_nothing(tenant: Tenant) -> None:
+    c = tenant.client
+    _, _, sub = _trialing(c)
+
+    err = expect_error(
+        tenant,
+        lambda: _end_trial_now(c, sub.id, "error_if_incomplete"),
+        status=402,
+        param=None,
+        type_="card_error",
+    )
+
+    assert err.code == "card_declined"
+    assert c.v1.subscriptions.retrieve(sub.id).status == "trialing"
+    assert len(invoices_of(c, sub.id)) == 1
+
+
+def test_ending_a_trial_with_default_incomplete_attempts_no_payment(tenant: Tenant) -> None:
+    c = tenant.client
+    _, _, sub = _trialing(c)
+
+    after = _end_trial_now(c, sub.id, "default_incomplete")
+
+    invoice = c.v1.invoices.retrieve(str(after.latest_invoice))
+    assert (after.status, after.trial_end, invoice.status, invoice.attempt_count) == (
+        "past_due",
+        JAN5,
+        "open",
+        0,
+    )
+    c.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
+    assert c.v1.subscriptions.retrieve(sub.id).status == "active"
+
+
+def test_a_pending_trial_end_takes_no_change_of_items_and_waits_its_turn(tenant: Tenant) -> None:
+    c = tenant.client
+    _, _, sub = _trialing(c)
+    si = sub["items"].data[0].id
+    expect_error(
+        tenant,
+        lambda: c.v1.subscriptions.update(
+            sub.id,
+            params={
+                "trial_end": "now",
+                "items": [{"id": si, "quantity": 2}],
+                "payment_behavior": "pending_if_incomplete",
+            },
+        ),
+        status=400,
+        param="trial_end",
+    )
+    _end_trial_now(c, sub.id, "pending_if_incomplete")
+    # While the end of the trial is pending, the trial can't be moved or ended again.
+    expect_error(
+        tenant, lambda: _end_trial_now(c, sub.id, "pending_if_incomplete"), status=400, param="trial_end"
+    )
+    expect_error(
+        tenant,
+        lambda: c.v1.subscriptions.update(sub.id, params={"trial_end": JAN15 + DAY}),
+        status=400,
+        param="trial_end",
+    )

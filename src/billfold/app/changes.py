@@ -561,7 +561,9 @@ def change_items(
         if not result.succeeded:
             if payment_behavior == "error_if_incomplete":
                 raise billing.first_payment_error(result)
-            return pending_updates.hold(store, stored, plan, invoice, now)
+            return pending_updates.hold(
+                store, stored, plan.sub, invoice, now, added=plan.added, removed=plan.removed
+            )
         charge = False
     if pending:
         _store_new_objects(store, plan, now)

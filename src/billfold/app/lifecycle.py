@@ -8,6 +8,7 @@ a credit is based on what was billed for the unused time (docs/adr/0007-billing-
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from billfold.core import periods
@@ -20,6 +21,7 @@ from . import (
     invoice_facts,
     invoice_items,
     invoicing,
+    pending_updates,
     subscriptions,
     usage_items,
 )
@@ -92,12 +94,28 @@ def _bill_new_period(store: Store, sub: Doc, customer: Doc, at: int) -> Doc:
 
 # -- trials ------------------------------------------------------------------------------------------------------
 def change_trial_end(
-    store: Store, wall_now: int, sub_id: str, trial_end: int | str, processor: PaymentProcessor
+    store: Store,
+    wall_now: int,
+    sub_id: str,
+    trial_end: int | str,
+    processor: PaymentProcessor,
+    *,
+    payment_behavior: str = "allow_incomplete",
 ) -> Doc:
     """``trial_end`` on update: move the trial's end (the billing cycle anchor moves with it), or ``now`` to end it
     at once — a new period starts now and its invoice is charged right away
-    (https://docs.stripe.com/billing/subscriptions/trials/free-trials#end-trial-early)."""
+    (https://docs.stripe.com/billing/subscriptions/trials/free-trials#end-trial-early).
+
+    ``payment_behavior`` decides what a declined charge of that invoice does, as for a change of items
+    (``changes.change_items``): ``allow_incomplete`` (default) ends the trial and the subscription goes
+    ``past_due`` with dunning; ``error_if_incomplete`` fails the request (402) and writes nothing;
+    ``default_incomplete`` attempts no payment and the subscription is ``past_due`` until the invoice is paid;
+    ``pending_if_incomplete`` leaves the subscription trialing with a pending update until the invoice is paid
+    (app/pending_updates.py). A new ``trial_end`` in the future issues no invoice and applies at once."""
     sub = subscriptions.get_subscription(store, sub_id, for_update=True)
+    pending_updates.refuse_while_pending(sub, param="trial_end")
+    if payment_behavior == "pending_if_incomplete":
+        pending_updates.check_request(sub, [])
     if sub["status"] != "trialing":
         raise InvalidRequest(
             f"trial_end can only be changed while the subscription is trialing; it is {sub['status']}.",
@@ -106,7 +124,7 @@ def change_trial_end(
     customer = get_customer(store, sub["customer"])
     now = subscriptions.customer_now(store, customer, wall_now)
     if trial_end == "now":
-        return _end_trial_now(store, sub, customer, now, processor)
+        return _end_trial_now(store, sub, customer, now, processor, payment_behavior)
     end = int(trial_end)
     if end <= now:
         raise InvalidRequest("trial_end must be in the future (or `now`).", param="trial_end")
@@ -121,21 +139,40 @@ def change_trial_end(
     return sub
 
 
-def _end_trial_now(store: Store, sub: Doc, customer: Doc, now: int, processor: PaymentProcessor) -> Doc:
+def _end_trial_now(
+    store: Store, sub: Doc, customer: Doc, now: int, processor: PaymentProcessor, payment_behavior: str
+) -> Doc:
     previous = {
         "status": sub["status"],
         "trial_end": sub["trial_end"],
         "latest_invoice": sub["latest_invoice"],
     }
-    # Stripe sends trial_will_end "when a trial is ended immediately (using trial_end=now)" too.
+    pending = payment_behavior == "pending_if_incomplete"
+    stored = copy.deepcopy(sub) if pending else sub
     sub["trial_end"] = now
-    billing.send_trial_will_end(store, sub)
-    if not billing.trial_may_end(store, sub, customer, now):
-        return sub
+    if not pending:
+        # Stripe sends trial_will_end "when a trial is ended immediately (using trial_end=now)" too. A pending
+        # update sends it when the trial does end (pending_updates.apply).
+        billing.send_trial_will_end(store, sub)
+        if not billing.trial_may_end(store, sub, customer, now):
+            return sub
     sub["status"] = "active"
     invoice = _bill_new_period(store, sub, customer, now)
     charge = invoice["status"] == "open" and sub["collection_method"] == "charge_automatically"
-    if charge and not billing.collect(store, invoice, now, processor).succeeded:
+    if charge and payment_behavior in ("pending_if_incomplete", "error_if_incomplete"):
+        # Paid before the trial ends: a decline fails the request (nothing is kept) or leaves the end pending,
+        # as for a change of items (changes.change_items).
+        result = invoicing.attempt_payment(store, invoice, now, processor)
+        if not result.succeeded:
+            if payment_behavior == "error_if_incomplete":
+                raise billing.first_payment_error(result)
+            return pending_updates.hold(store, stored, sub, invoice, now)
+        charge = False
+        if pending:
+            billing.send_trial_will_end(store, sub)
+    if charge and payment_behavior == "default_incomplete":
+        sub["status"] = "past_due"  # until the invoice is paid (billing.after_invoice_paid)
+    elif charge and not billing.collect(store, invoice, now, processor).succeeded:
         sub["status"] = "past_due"
     subscriptions.save(store, sub, previous=previous)
     return sub

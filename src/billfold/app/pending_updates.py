@@ -7,26 +7,27 @@ cycle; what the change would set is kept on it (``billfold_pending_update``, wit
 summary), and ``latest_invoice`` is the open invoice. Then:
 
 - the invoice is paid later (``POST /v1/invoices/{id}/pay``): the change is applied as it was computed at the
-  request, ``customer.subscription.pending_update_applied``;
+  request, ``customer.subscription.pending_update_applied`` (and ``customer.subscription.trial_will_end`` first when the
+  change ends a trial);
 - the invoice is voided by hand: the change is discarded;
 - ``pending_update.expires_at`` passes first (the end of the period or of the trial, at most 23 hours after the
   request): the invoice is voided and the change discarded, ``customer.subscription.pending_update_expired``.
 
-Only a change of ``items`` (price, quantity), ``proration_behavior``, ``proration_date`` and
-``billing_cycle_anchor`` can be pending (Stripe's list, less ``trial_end`` and ``add_invoice_items``), only on
-``charge_automatically`` subscriptions, and one at a time.
+What can be pending is Stripe's list: a change of ``items`` (price, quantity) with ``proration_behavior``,
+``proration_date`` and ``billing_cycle_anchor`` (``changes.change_items``), or ``trial_end=now``
+(``lifecycle.change_trial_end``: the trial ends and a new period is invoiced at once), not both in one request;
+``add_invoice_items`` of the same request are items of the change's invoice, so they are paid, held and voided with
+it. Only on ``charge_automatically`` subscriptions, and one at a time.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 from . import invoicing, subscriptions
 from .errors import InvalidRequest
 from .ports import Doc, Store
-
-if TYPE_CHECKING:
-    from .changes import Plan
 
 EXPIRY_SECONDS = 23 * 3600
 ITEM_PARAMS = frozenset({"id", "price", "quantity"})
@@ -48,14 +49,14 @@ def check_request(stored: Doc, item_changes: list[dict[str, Any]]) -> None:
             )
 
 
-def refuse_while_pending(stored: Doc) -> None:
-    """A subscription with a pending update takes no other change of items or cycle until it is settled."""
+def refuse_while_pending(stored: Doc, param: str = "items") -> None:
+    """A subscription with a pending update takes no other change of items, cycle or trial until it is settled."""
     pending = stored.get("billfold_pending_update")
     if pending:
         raise InvalidRequest(
             f"This subscription has a pending update waiting for invoice {pending['invoice']} to be paid "
             f"(until {stored['pending_update']['expires_at']}). Pay or void that invoice first.",
-            param="items",
+            param=param,
         )
 
 
@@ -67,9 +68,18 @@ def expires_at(stored: Doc, now: int) -> int:
     return min(ends)
 
 
-def hold(store: Store, stored: Doc, plan: Plan, invoice: Doc, now: int) -> Doc:
-    """The change's invoice was not paid: keep the change on the unchanged subscription."""
-    sub = plan.sub
+def hold(
+    store: Store,
+    stored: Doc,
+    sub: Doc,
+    invoice: Doc,
+    now: int,
+    *,
+    added: Sequence[Doc] = (),
+    removed: Sequence[Doc] = (),
+) -> Doc:
+    """The change's invoice was not paid: keep the change on the unchanged subscription. ``stored``: the
+    subscription as it is; ``sub``: as the change would make it (with ``added`` and ``removed`` items)."""
     changed = {
         k: sub[k]
         for k in sub
@@ -82,14 +92,14 @@ def hold(store: Store, stored: Doc, plan: Plan, invoice: Doc, now: int) -> Doc:
     stored["billfold_pending_update"] = {
         "invoice": invoice["id"],
         "set": changed,
-        "added": plan.added,
-        "removed": [item["id"] for item in plan.removed],
+        "added": list(added),
+        "removed": [item["id"] for item in removed],
     }
     stored["pending_update"] = {
         "billing_cycle_anchor": changed.get("billing_cycle_anchor"),
         "expires_at": expires_at(stored, now),
         "subscription_items": sub["items"]["data"],
-        "trial_end": None,
+        "trial_end": changed.get("trial_end"),
         "trial_from_plan": None,
     }
     stored["latest_invoice"] = invoice["id"]
@@ -106,8 +116,12 @@ def apply(store: Store, sub: Doc) -> None:
         store.delete("subscription_item", item_id)
     previous = {k: sub.get(k) for k in pending["set"]}
     previous["pending_update"] = sub.get("pending_update")
+    ends_trial = sub["status"] == "trialing" and pending["set"].get("status") == "active"
     sub.update(pending["set"])
     sub["pending_update"] = None
+    if ends_trial:  # as when a trial is ended at once without a pending update (lifecycle._end_trial_now)
+        sub.setdefault("billfold_notices", {})["trial_will_end"] = sub["trial_end"]
+        store.record("customer.subscription.trial_will_end", sub)
     subscriptions.save(store, sub, previous=previous)
     store.record("customer.subscription.pending_update_applied", sub)
 

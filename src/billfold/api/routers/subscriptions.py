@@ -257,18 +257,15 @@ def create_item(ctx: Ctx, params: dict[str, Any]) -> Doc:
     p = ItemCreate.parse(params)
     if p.price is None:
         raise InvalidRequest("Missing required param: price.", param="price")
-    if p.payment_behavior == "pending_if_incomplete":
-        raise InvalidRequest(
-            "payment_behavior=pending_if_incomplete is not supported when adding an item here; add it with "
-            "POST /v1/subscriptions/{id} and items[][price] instead.",
-            param="payment_behavior",
-        )
     values = given_values(p)
     sub_id = values.pop("subscription")
     known = {i["id"] for i in uc.get_subscription(ctx.store, sub_id, param="subscription")["items"]["data"]}
     item: dict[str, Any] = {k: values.pop(k) for k in _ITEM_FIELDS if k in values}
     sub = _change_one_item(ctx, sub_id, item, values)
-    return next(i for i in sub["items"]["data"] if i["id"] not in known)
+    # With pending_if_incomplete and a declined payment, the item exists only in the pending update until its
+    # invoice is paid: it is returned as it will be.
+    pending = (sub.get("pending_update") or {}).get("subscription_items") or []
+    return next(i for i in [*sub["items"]["data"], *pending] if i["id"] not in known)
 
 
 @router.post("/v1/subscription_items/{item_id}")
@@ -349,13 +346,22 @@ def update(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
     payment_behavior = values.pop("payment_behavior", None) or "allow_incomplete"
     if payment_behavior == "pending_if_incomplete":
         # Only what a pending update can hold (https://docs.stripe.com/billing/subscriptions/pending-updates-reference)
-        other = sorted([*values, *(["discounts"] if change_discounts else [])])
-        if other or "trial_end" in values:
+        allowed = ("trial_end", "add_invoice_items")
+        other = sorted(
+            [*(k for k in values if k not in allowed), *(["discounts"] if change_discounts else [])]
+        )
+        if other:
             raise InvalidRequest(
                 "payment_behavior=pending_if_incomplete can only be used with items (price, quantity), "
-                f"proration_behavior, proration_date and billing_cycle_anchor; `{other[0]}` can't be part of a "
-                "pending update.",
+                "proration_behavior, proration_date, billing_cycle_anchor, trial_end and add_invoice_items; "
+                f"`{other[0]}` can't be part of a pending update.",
                 param=other[0],
+            )
+        if "trial_end" in values and (item_changes or anchor is not None):
+            raise InvalidRequest(
+                "A pending update either changes items (and the billing cycle anchor) or ends the trial, not both "
+                "in one request: send trial_end in a request of its own.",
+                param="trial_end",
             )
     trial_end = values.pop("trial_end", None)
     if proration_date is not None and not item_changes and _anchor_type(anchor) != "now":
@@ -384,7 +390,12 @@ def update(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
         sub = uc.update_subscription(ctx.store, ctx.clock.now(), subscription_id, values)
     if trial_end is not None:
         sub = lifecycle.change_trial_end(
-            ctx.store, ctx.clock.now(), subscription_id, trial_end, ctx.services.processor
+            ctx.store,
+            ctx.clock.now(),
+            subscription_id,
+            trial_end,
+            ctx.services.processor,
+            payment_behavior=payment_behavior,
         )
     assert sub is not None
     return sub
