@@ -9,13 +9,14 @@ waits for is computed in one place, ``subscriptions.due_actions``; ``subscriptio
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from billfold.core import periods
-from billfold.core.invoice import ProrationFraction
+from billfold.core.invoice import InvoiceDraft, ProrationFraction
 
 from . import (
     account_settings,
+    change_requests,
     changes,
     dunning,
     invoice_documents,
@@ -86,33 +87,15 @@ def start_subscription(
     sub, discounts = subscriptions.create_subscription(store, wall_now, values)
     customer = get_customer(store, sub["customer"], param="customer")
     now = sub["created"]
-    start, end = subscriptions.period(sub)
-    trial = sub["status"] == "trialing"
-    proration = None
-    anchor = sub["billing_cycle_anchor"]
-    if not trial and anchor > start:
-        # A stub period to a future anchor is prorated against the full period that ends at the anchor.
-        rec = sub["items"]["data"][0]["price"]["recurring"]
-        full_start = periods.add_interval(anchor, rec["interval"], int(rec.get("interval_count", 1)), -1)
-        proration = ProrationFraction(end - start, end - full_start)
     subscriptions.persist_new(store, sub, discounts)
     if not customer.get("currency"):
         customer["currency"] = sub["currency"]
         store.replace(customer, customer_index(customer))
 
     # ``add_invoice_items``: one-time charges on the first invoice (charged at once, also during a trial).
-    items = invoice_items.add_for_subscription(store, sub, customer, added, now, (start, end))
-    draft = invoice_facts.draft_for_period(
-        store,
-        sub,
-        customer,
-        start,
-        end,
-        now,
-        trial=trial,
-        proration=proration,
-        extra_lines=invoice_facts.item_lines(store, items),
-    )
+    items = invoice_items.add_for_subscription(store, sub, customer, added, now, subscriptions.period(sub))
+    draft = first_invoice_draft(store, sub, customer, items)
+    start = subscriptions.period(sub)[0]
     invoice = invoice_documents.invoice_doc(
         store, draft, customer, sub, billing_reason="subscription_create", now=now
     )
@@ -128,11 +111,57 @@ def start_subscription(
     previous = {"status": sub["status"], "latest_invoice": None}
     sub["latest_invoice"] = invoice["id"]
     consume_once_discounts(store, sub, invoice)
-    if not trial:
+    if sub["status"] != "trialing":
         paid = invoice["status"] == "paid"
         sub["status"] = "active" if paid or sub["collection_method"] == "send_invoice" else "incomplete"
     subscriptions.save(store, sub, previous=previous)
     return sub
+
+
+def first_invoice_draft(store: Store, sub: Doc, customer: Doc, items: list[Doc]) -> InvoiceDraft:
+    """The first invoice of a new subscription, with its one-time ``items``: what ``start_subscription`` issues and
+    what ``preview_new_subscription`` shows, computed by the same generator from the same facts."""
+    start, end = subscriptions.period(sub)
+    trial = sub["status"] == "trialing"
+    proration = None
+    anchor = sub["billing_cycle_anchor"]
+    if not trial and anchor > start:
+        # A stub period to a future anchor is prorated against the full period that ends at the anchor.
+        rec = sub["items"]["data"][0]["price"]["recurring"]
+        full_start = periods.add_interval(anchor, rec["interval"], int(rec.get("interval_count", 1)), -1)
+        proration = ProrationFraction(end - start, end - full_start)
+    return invoice_facts.draft_for_period(
+        store,
+        sub,
+        customer,
+        start,
+        end,
+        sub["created"],
+        trial=trial,
+        proration=proration,
+        extra_lines=invoice_facts.item_lines(store, items),
+    )
+
+
+def preview_new_subscription(store: Store, wall_now: int, values: dict[str, Any]) -> Doc:
+    """``POST /v1/invoices/create_preview`` with ``customer`` and ``subscription_details`` but no ``subscription``:
+    the first invoice the subscription ``values`` describe would get if it were created now (the same checks and
+    the same draft as ``start_subscription``). Nothing is stored: its new discounts are seen through an overlay,
+    and its ids (the subscription's, its items', the lines') are not reserved."""
+    sub, discounts = subscriptions.create_subscription(store, wall_now, values)
+    customer = dict(get_customer(store, sub["customer"], param="customer"))
+    customer["currency"] = customer.get("currency") or sub["currency"]
+    view = cast(Store, change_requests.Unsaved(store, list(discounts)))
+    draft = first_invoice_draft(view, sub, customer, [])
+    return invoice_documents.invoice_doc(
+        view,
+        draft,
+        customer,
+        sub,
+        billing_reason="subscription_create",
+        now=sub["created"],
+        invoice_id="upcoming_" + sub["id"],
+    )
 
 
 def drop_ended_discounts(store: Store, sub: Doc, at: int) -> None:

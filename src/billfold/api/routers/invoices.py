@@ -10,7 +10,7 @@ from pydantic import Field
 
 from billfold.app import billing, changes, invoicing
 from billfold.app import one_off_invoices as oneoff
-from billfold.app.errors import CardDeclined, InvalidRequest, ResourceMissing
+from billfold.app.errors import BillfoldError, CardDeclined, InvalidRequest, ResourceMissing
 from billfold.app.ports import Doc
 from billfold.app.subscriptions import ACTIVE_STATUSES, customer_now, get_subscription
 
@@ -27,6 +27,7 @@ from ..params import (
 )
 from .customers import CustomField
 from .invoice_items import DiscountParam, Period, PriceData
+from .subscriptions import SubscriptionCreate
 
 router = StripeRouter()
 
@@ -143,10 +144,12 @@ def create_preview(ctx: Ctx, params: dict[str, Any]) -> Doc:
             values = given_values(p)
             return oneoff.preview_customer_invoice(ctx.store, ctx.clock.now(), p.customer, values)
         sub_id = min(running, key=lambda s: s["items"]["data"][0]["current_period_end"])["id"]
+    if not sub_id and p.customer and p.subscription_details is not None:
+        return _preview_new_subscription(ctx, p)
     if not sub_id:
         raise InvalidRequest(
-            "Pass `subscription` (its next invoice) or `customer` (the customer's next invoice); previews of "
-            "proposed new subscriptions are not supported yet.",
+            "Pass `subscription` (its next invoice), `customer` (the customer's next invoice) or `customer` with "
+            "`subscription_details` (the first invoice of a new subscription).",
             param="subscription",
         )
     for name in ("invoice_items", "discounts", "currency"):
@@ -161,6 +164,50 @@ def create_preview(ctx: Ctx, params: dict[str, Any]) -> Doc:
     if p.subscription_details:
         return changes.preview_invoice(ctx.store, ctx.clock.now(), sub["id"], p.subscription_details)
     return billing.preview_next_invoice(ctx.store, sub)
+
+
+# What a preview of a new subscription takes from ``subscription_details`` (as for POST /v1/subscriptions); the
+# rest of Stripe's list describes changes of an existing subscription.
+_NEW_SUBSCRIPTION_DETAILS = frozenset(
+    {"items", "billing_cycle_anchor", "cancel_at", "cancel_at_period_end", "default_tax_rates", "trial_end"}
+)
+_NO_EFFECT_DETAILS = frozenset({"metadata", "billing_mode", "proration_behavior"})
+
+
+def _preview_new_subscription(ctx: Ctx, p: Preview) -> Doc:
+    """The first invoice of the subscription ``subscription_details`` describes, for ``customer``, if it were
+    created now (``billing.preview_new_subscription``). Errors name the preview's parameters."""
+    details = p.subscription_details
+    if not isinstance(details, dict):
+        raise InvalidRequest("Invalid subscription_details: must be a hash.", param="subscription_details")
+    for key in sorted(details):
+        if key not in _NEW_SUBSCRIPTION_DETAILS | _NO_EFFECT_DETAILS:
+            raise InvalidRequest(
+                f"subscription_details[{key}] is not supported in a preview of a new subscription (there is no "
+                "subscription yet).",
+                param=f"subscription_details[{key}]",
+            )
+    for name in ("invoice_items", "currency"):
+        if getattr(p, name) is not None:
+            raise InvalidRequest(
+                f"`{name}` is not supported in a preview of a new subscription, so far.", param=name
+            )
+    params: dict[str, Any] = {k: v for k, v in details.items() if k in _NEW_SUBSCRIPTION_DETAILS}
+    if params.get("billing_cycle_anchor") in ("now", "unchanged"):
+        params.pop(
+            "billing_cycle_anchor"
+        )  # the anchor of a new subscription is its start unless a time is given
+    params["customer"] = p.customer
+    if p.discounts is not None:
+        params["discounts"] = [d.model_dump(exclude_none=True) for d in p.discounts]
+    try:
+        values = given_values(SubscriptionCreate.parse(params))
+        return billing.preview_new_subscription(ctx.store, ctx.clock.now(), values)
+    except BillfoldError as err:
+        head = (err.param or "").split("[", 1)[0]
+        if head in _NEW_SUBSCRIPTION_DETAILS | {"trial_period_days"}:
+            err.param = f"subscription_details[{head}]{(err.param or '')[len(head) :]}"
+        raise
 
 
 @router.get("/v1/invoices/{invoice_id}")
