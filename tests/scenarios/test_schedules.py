@@ -267,7 +267,7 @@ def test_phase_change_mid_period_prorates_then_end_behavior_cancel(tenant: Tenan
         "customer.subscription.updated",
         "invoice.finalized",
         "invoice.paid",
-        "invoice.upcoming",
+        # (no invoice.upcoming before Mar 1: the schedule ends the subscription then, so no renewal is coming)
         "customer.subscription.deleted",
         "subscription_schedule.completed",
     ]

@@ -24,6 +24,7 @@ from . import (
     invoice_items,
     invoicing,
     pending_updates,
+    schedules,
     subscriptions,
 )
 from .customers import customer_index, get_customer
@@ -402,8 +403,10 @@ def send_trial_will_end(store: Store, sub: Doc) -> None:
 def send_upcoming(store: Store, sub: Doc) -> None:
     """``invoice.upcoming``: the renewal invoice as a preview, once per period, the account's
     ``upcoming_invoice_notice_days`` early."""
-    store.record("invoice.upcoming", preview_next_invoice(store, sub))
-    sub.setdefault("billfold_notices", {})["upcoming"] = subscriptions.period(sub)[1]
+    end = subscriptions.period(sub)[1]
+    if not schedules.cancels_at(store, sub, end):  # a schedule that ends the subscription then: no renewal
+        store.record("invoice.upcoming", preview_next_invoice(store, sub))
+    sub.setdefault("billfold_notices", {})["upcoming"] = end
     subscriptions.save(store, sub, event=None)
 
 
@@ -552,13 +555,20 @@ def preview_next_invoice(store: Store, sub: Doc) -> Doc:
     Nothing is stored. When nothing changes before the renewal, the real invoice equals this preview line for line.
     """
     customer = get_customer(store, sub["customer"])
-    if sub["status"] in subscriptions.ENDED_STATUSES or sub.get("cancel_at_period_end"):
+    at = subscriptions.period(sub)[1]
+    if (
+        sub["status"] in subscriptions.ENDED_STATUSES
+        or sub.get("cancel_at_period_end")
+        or schedules.cancels_at(store, sub, at)
+    ):
         raise InvalidRequest(
             f"Subscription {sub['id']} will not renew, so there is no upcoming invoice.",
             code="invoice_upcoming_none",
         )
     used = None if sub["status"] == "trialing" else subscriptions.period(sub)
-    at = used[1] if used else subscriptions.period(sub)[1]
+    # A schedule's phase starting at the renewal changes what it bills (and bills the usage of metered items it
+    # removes): the preview shows the subscription as the phase will make it.
+    store, sub, removed_usage = schedules.as_scheduled(store, sub, at)
     start, end = invoicing.next_period(sub, at)
     preview = dict(sub)
     preview["items"] = {
@@ -568,7 +578,8 @@ def preview_next_invoice(store: Store, sub: Doc) -> Doc:
         ],
     }
     drop_ended_discounts(store, preview, at)  # on the copy, as the renewal will on the subscription
-    extra = invoice_facts.proration_lines(store, sub, invoice_items.collect_for_renewal(store, sub))
+    pending = invoice_items.collect_for_renewal(store, sub) + removed_usage
+    extra = invoice_facts.proration_lines(store, sub, pending)
     draft = invoice_facts.draft_for_period(
         store, preview, customer, start, end, at, extra_lines=extra, usage_period=used
     )

@@ -11,7 +11,7 @@ Phase validation and the phase documents are in ``schedule_phases``.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 from billfold.core import periods
 from billfold.ids import new_id
@@ -19,6 +19,7 @@ from billfold.ids import new_id
 from . import (
     account_settings,
     billing,
+    change_requests,
     changes,
     dunning,
     invoice_documents,
@@ -95,6 +96,63 @@ def _phase_at(doc: Doc, t: int) -> int | None:
         if phase["start_date"] <= t < phase["end_date"]:
             return n
     return None
+
+
+def _due_at_renewal(store: Store, sub: Doc, at: int) -> tuple[Doc, int | None] | None:
+    """The subscription's active schedule when it acts at ``at`` (a renewal instant), with the phase it enters
+    then (None: its last phase ends then)."""
+    doc = store.view("subscription_schedule", sub["schedule"]) if sub.get("schedule") else None
+    if doc is None or doc["status"] != "active":
+        return None
+    if at >= doc["phases"][-1]["end_date"]:
+        return doc, None
+    n = _phase_at(doc, at)
+    return (doc, n) if n is not None and doc["phases"][n]["start_date"] == at else None
+
+
+def cancels_at(store: Store, sub: Doc, at: int) -> bool:
+    """Whether the subscription's schedule ends it at ``at`` (``end_behavior=cancel``): then it does not renew."""
+    due = _due_at_renewal(store, sub, at)
+    return due is not None and due[1] is None and due[0]["end_behavior"] == "cancel"
+
+
+class _Scratch(change_requests.Unsaved):
+    """The store as a phase entered at the next renewal would leave it, for the upcoming invoice: the items and
+    discounts the phase adds, and the usage items of the metered items it removes, stay in memory. Any other
+    write is a bug, and refused."""
+
+    def insert(self, doc: Doc, index: Index, *, created: int | None = None, event: str | None = None) -> None:
+        self._docs.append(doc)
+
+    def delete(self, object_type: str, object_id: str) -> None:
+        pass  # a removed item's row; the subscription's own document is the caller's copy
+
+    def record(self, event_type: str, obj: Doc, *, previous_attributes: Doc | None = None) -> Doc:
+        return {}
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("an upcoming invoice writes nothing")
+
+    replace = purge = audit = claim_period = next_invoice_number = _refuse
+
+    def added(self, object_type: str) -> list[Doc]:
+        return [d for d in self._docs if d["object"] == object_type]
+
+
+def as_scheduled(store: Store, sub: Doc, at: int) -> tuple[Store, Doc, list[Doc]]:
+    """The subscription as its schedule will make it at ``at``, its next renewal, for the upcoming invoice
+    (``create_preview``, ``invoice.upcoming``): a phase starting then changes the items, discounts and settings
+    the renewal bills, and bills the ended period's usage of the metered items it removes. Returns the store to
+    price with, the subscription (a copy when it changes) and those usage items. Nothing is stored."""
+    due = _due_at_renewal(store, sub, at)
+    if due is None or due[1] is None:
+        return store, sub, []
+    doc, n = due
+    scratch = _Scratch(store, [])
+    view = copy.deepcopy(sub)
+    _sync_items(cast(Store, scratch), view, doc["phases"][n], at)
+    _sync_settings(cast(Store, scratch), doc, view, doc["phases"][n], at)
+    return cast(Store, scratch), view, scratch.added("invoiceitem")
 
 
 def _refresh(doc: Doc, at: int) -> None:
@@ -303,6 +361,9 @@ def _finish(store: Store, doc: Doc, sub: Doc, at: int) -> str:
     """The last phase has ended: ``cancel`` cancels the subscription (status ``completed``); ``release`` lets it
     continue on its own (status ``released``)."""
     if doc["end_behavior"] == "cancel":
+        # As a subscription ending at ``cancel_at``: what it still owes (the ended period's metered usage, in
+        # arrears, and pending prorations) goes on a final invoice before it ends.
+        billing.final_invoice(store, sub, get_customer(store, sub["customer"]), at)
         billing.cancel(store, sub, at, reason="cancellation_requested")
         doc["status"], doc["completed_at"] = "completed", at
         return "subscription_schedule.completed"
@@ -442,10 +503,33 @@ def _sync_items(store: Store, sub: Doc, phase: Doc, at: int) -> None:
         item["tax_rates"] = list(pi["tax_rates"])
         item["discounts"] = _sync_discounts(store, sub, item["discounts"], pi["discounts"], at, item["id"])
         items.append(item)
+    _bill_removed_usage(store, sub, list(by_price.values()), items, at)
     for gone in by_price.values():
         store.delete("subscription_item", gone["id"])
     sub["items"]["data"] = items
     sub["items"]["total_count"] = len(items)
+
+
+def _bill_removed_usage(store: Store, sub: Doc, gone: list[Doc], kept: list[Doc], at: int) -> None:
+    """A phase entered at a period's end removes metered items: the usage of the period that ends is still owed
+    (billed in arrears, as a renewal bills a kept item's), so each becomes a pending invoice item that the renewal
+    at the same instant collects. (Mid-period, ``change_items`` has already removed them with their usage, or
+    ``proration_behavior=none`` leaves it unbilled.) An item whose meter no phase item counts any more is counted
+    through ``at``, as a removed item is; otherwise the new item counts from ``at``."""
+    start, end = subscriptions.period(sub)
+    if at != end or sub["status"] in subscriptions.ENDED_STATUSES or sub["status"] in ("trialing", "paused"):
+        return
+    counted = {
+        (i["price"].get("recurring") or {}).get("meter") for i in kept if invoice_facts.is_metered(i["price"])
+    }
+    for item in gone:
+        if not invoice_facts.is_metered(item["price"]):
+            continue
+        meter = (item["price"].get("recurring") or {}).get("meter")
+        used = usage_items.usage_item(store, sub, item, start, at, at, removed=meter not in counted)
+        if used is not None:
+            store.insert(used, changes.item_index(used), created=at)
+            store.record("invoiceitem.created", used)
 
 
 def _sync_discounts(

@@ -451,6 +451,22 @@ def save(
     store.replace(doc, _index(doc), event=event, previous_attributes=previous)
 
 
+def refuse_cancellation_if_scheduled(doc: Doc, values: dict[str, Any]) -> None:
+    """A subscription managed by a schedule ends as its schedule says (``end_behavior``): Stripe refuses a change of
+    ``cancel_at`` or ``cancel_at_period_end`` on the subscription itself. (Sending the value it already has is
+    accepted: it changes nothing.)"""
+    if not doc.get("schedule"):
+        return
+    for key in ("cancel_at_period_end", "cancel_at"):
+        current = bool(doc.get(key)) if key == "cancel_at_period_end" else doc.get(key)
+        if key in values and values[key] != current:
+            raise InvalidRequest(
+                f"The subscription is managed by the subscription schedule `{doc['schedule']}`, and updating any "
+                "cancelation behavior directly is not allowed. Please update the schedule instead.",
+                param=key,
+            )
+
+
 def update_subscription(store: Store, wall_now: int, subscription_id: str, values: dict[str, Any]) -> Doc:
     """Changes that need no invoice: cancellation settings, pause_collection, metadata, description, payment method."""
     doc = get_subscription(store, subscription_id, for_update=True)
@@ -458,6 +474,7 @@ def update_subscription(store: Store, wall_now: int, subscription_id: str, value
         raise InvalidRequest(
             f"A subscription with status {doc['status']} can't be updated.", param="subscription"
         )
+    refuse_cancellation_if_scheduled(doc, values)
     customer = get_customer(store, doc["customer"])
     now = customer_now(store, customer, wall_now)
     before = {k: doc.get(k) for k in values}

@@ -363,6 +363,8 @@ def update(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
                 "in one request: send trial_end in a request of its own.",
                 param="trial_end",
             )
+    if "cancel_at" in values or "cancel_at_period_end" in values:  # refused before anything is changed
+        uc.refuse_cancellation_if_scheduled(uc.get_subscription(ctx.store, subscription_id), values)
     trial_end = values.pop("trial_end", None)
     if proration_date is not None and not item_changes and _anchor_type(anchor) != "now":
         raise InvalidRequest("proration_date only applies to a change of items.", param="proration_date")
