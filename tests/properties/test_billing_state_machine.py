@@ -5,8 +5,10 @@ Hypothesis plays a support team and its customers against a running server: subs
 in USD, EUR or JPY (a zero-decimal currency), with seats, an optional add-on, optional metered calls, an optional 19%
 exclusive VAT, an optional 20%-off-forever coupon and an optional trial, paid by card or by invoice, anchored on any
 day of the month; usage is reported, seats change up and down with each ``proration_behavior``, plans are swapped,
-one-off charges are added, subscriptions are set to cancel at period end or canceled now (with or without a credit
-for the unused time, with or without a final invoice), credit notes are issued on paid and open invoices, cards start
+one-off charges are added, a schedule made from a subscription changes its seats (and maybe drops the add-on) from
+its next renewal for one period, then releases it or ends it, subscriptions are set to cancel at period end or
+canceled now (with or without a credit for the unused time, with or without a final invoice), credit notes are
+issued on paid and open invoices, cards start
 declining and recover, POSTs are retried with their idempotency key, and clocks are advanced by up to 45 days at a
 time, so renewals, finalization, payment and dunning run in between.
 
@@ -21,7 +23,11 @@ A model written from Stripe's documented rules (not from Billfold's code) follow
   the new rate from the next period on; an update that changes nothing prorates nothing; a new price without a
   quantity sets the quantity to 1 (so the machine always sends it); canceling with ``prorate`` credits what was
   billed for the rest of the period;
-- a forever 20%-off coupon makes every amount 80% of it.
+- a forever 20%-off coupon makes every amount 80% of it;
+- a schedule's phase starting at a renewal sets the items the renewal bills (the seats' price as the phase says,
+  whatever changed in between; a dropped add-on is gone with nothing to credit, as its period has ended); at the
+  phase's end the schedule releases the subscription (it renews on) or ends it like ``cancel_at_period_end``; while
+  it is attached, the subscription's own ``cancel_at_period_end`` is refused.
 
 After every step these must hold (``invariant`` methods below):
 
@@ -74,6 +80,7 @@ EXAMPLES = int(os.environ.get("BILLFOLD_STATEFUL_EXAMPLES", "40"))
 STEPS = int(os.environ.get("BILLFOLD_STATEFUL_STEPS", "20"))
 SEED = os.environ.get("BILLFOLD_STATEFUL_SEED")
 RULES_RUN: Counter[str] = Counter()  # how often each operation ran (not skipped), shown with -s
+SCHEDULES: Counter[str] = Counter()  # how schedules went (a phase entered, released, ended it), shown with -s
 
 DAY = 86_400
 HOUR = 3_600
@@ -100,6 +107,7 @@ OPERATIONS = {
     "advance_clock",
     "preview_then_renew",
     "credit_note",
+    "schedule_next_period",
 }
 BEHAVIORS = ["create_prorations", "none", "always_invoice"]
 
@@ -131,6 +139,21 @@ class Item:
 
 
 @dataclass
+class Scheduled:
+    """A schedule made from the subscription: from ``starts`` (a renewal) for one period, ``seats`` at ``seat_price``
+    and the add-on only when ``addon`` is not None; then released, or the subscription ends when ``cancel``."""
+
+    id: str
+    starts: int
+    ends: int
+    seat_price: str  # a key of UNIT
+    seats: int
+    addon: int | None
+    cancel: bool
+    entered: bool = False
+
+
+@dataclass
 class Sub:
     """The model of one subscription, alone on its customer and test clock."""
 
@@ -150,6 +173,9 @@ class Sub:
     metered: bool = False  # has the usage item
     currency: str = "usd"
     used: int = 0  # calls reported in the current period
+    tax: bool = False
+    invoiced: bool = False  # send_invoice
+    schedule: Scheduled | None = None  # the schedule attached to it, if any
 
     @property
     def period(self) -> tuple[int, int]:
@@ -289,6 +315,8 @@ class BillingMachine(RuleBasedStateMachine):
             periods=0,
             metered=metered,
             currency=currency,
+            tax=tax,
+            invoiced=invoiced,
         )
         if addon:
             model.items["addon"] = Item(by_price[prices["addon"]].id, "addon", addon, 0)
@@ -455,9 +483,89 @@ class BillingMachine(RuleBasedStateMachine):
         model = self._live(sub_id, "set_cancel_at_period_end")
         if model is None:
             return
+        if model.schedule is not None and flag != model.cancel_at_period_end:
+            # The schedule decides how the subscription ends: refused, nothing written.
+            before = (self.tenant.rows(), self.tenant.audit_rows())
+            try:
+                self.c.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": flag})
+            except stripe.InvalidRequestError as e:
+                assert (e.http_status, e.param) == (400, "cancel_at_period_end")
+            else:
+                raise AssertionError("a scheduled subscription's cancel_at_period_end was changed directly")
+            assert (self.tenant.rows(), self.tenant.audit_rows()) == before
+            return
         sub = self.c.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": flag})
         assert sub.cancel_at_period_end is flag
         model.cancel_at_period_end = flag
+
+    @rule(
+        sub_id=subs,
+        seats=st.integers(1, 60),
+        keep_addon=st.booleans(),
+        cancel=st.booleans(),
+        renew=st.booleans(),
+    )
+    def schedule_next_period(
+        self, sub_id: str, seats: int, keep_addon: bool, cancel: bool, renew: bool
+    ) -> None:
+        """A schedule made from the subscription (``from_subscription``), then given a second phase: from the next
+        renewal, for one month, ``seats`` seats (and the add-on only when ``keep_addon``); then ``release`` or
+        ``cancel``. With ``renew``, the clock then moves to two hours after the phase starts."""
+        model = self._live(sub_id)
+        if model is None or model.periods == 0 or model.cancel_at_period_end or model.schedule is not None:
+            return
+        self._ran("schedule_next_period")
+        c = self.c
+        made = c.v1.subscription_schedules.create(params={"from_subscription": sub_id})
+        [current] = made.phases
+        assert (current.start_date, current.end_date) == model.period
+        settings_: dict[str, Any] = {
+            "default_tax_rates": [self.vat] if model.tax else [],
+            "discounts": [{"discount": d.discount} for d in current.discounts],
+        }
+        if model.invoiced:
+            settings_ |= {"collection_method": "send_invoice", "invoice_settings": {"days_until_due": 14}}
+
+        def item(i: Any) -> dict[str, Any]:
+            return {"price": i.price} if i.quantity is None else {"price": i.price, "quantity": i.quantity}
+
+        prices = self.prices[model.currency]
+        seat_item = model.items["seats"]
+        addon = model.items.get("addon")
+        nxt: list[dict[str, Any]] = [{"price": prices[seat_item.price], "quantity": seats}]
+        if addon is not None and keep_addon:
+            nxt.append({"price": prices["addon"], "quantity": addon.quantity})
+        if model.metered:
+            nxt.append({"price": prices["usage"]})
+        phases = [
+            {
+                "items": [item(i) for i in current["items"]],
+                "start_date": current.start_date,
+                "end_date": current.end_date,
+                **settings_,
+            },
+            # (an end date, not a month's duration: from Feb 28 a month is Mar 28, but an anchor on the 31st renews
+            # on Mar 31)
+            {"items": nxt, "end_date": add_months(model.anchor, model.periods + 1), **settings_},
+        ]
+        updated = c.v1.subscription_schedules.update(
+            made.id,
+            params={"phases": phases, "end_behavior": "cancel" if cancel else "release"},  # type: ignore[typeddict-item]
+        )
+        starts = model.period[1]
+        ends = add_months(model.anchor, model.periods + 1)
+        assert [(p.start_date, p.end_date) for p in updated.phases] == [model.period, (starts, ends)]
+        model.schedule = Scheduled(
+            made.id,
+            starts,
+            ends,
+            seat_item.price,
+            seats,
+            addon.quantity if addon is not None and keep_addon else None,
+            cancel,
+        )
+        if renew:
+            self._advance(model, starts + 2 * HOUR)
 
     @rule(sub_id=subs, prorate=st.booleans(), invoice_now=st.booleans())
     def cancel_now(self, sub_id: str, prorate: bool, invoice_now: bool) -> None:
@@ -497,6 +605,19 @@ class BillingMachine(RuleBasedStateMachine):
         ended_at = sub.ended_at
         while not model.ended and model.period[1] <= to:
             boundary = model.period[1]
+            scheduled = model.schedule
+            if scheduled is not None and ended_at is not None and ended_at < boundary:
+                pass  # dunning ended it first (below)
+            elif scheduled is not None and boundary == scheduled.starts:
+                self._enter_phase(model, scheduled)
+            elif scheduled is not None and boundary == scheduled.ends:
+                model.schedule = None
+                SCHEDULES["ended" if scheduled.cancel else "released"] += 1
+                if scheduled.cancel:  # like cancel_at_period_end: the period's usage on a final invoice
+                    assert ended_at == boundary, "a schedule with end_behavior=cancel ends it at its end"
+                    model.bill_usage()
+                    model.ended = True
+                    continue
             if model.cancel_at_period_end:
                 assert ended_at == boundary, "a subscription set to cancel at period end ends at its end"
                 model.bill_usage()  # on its final invoice
@@ -510,10 +631,28 @@ class BillingMachine(RuleBasedStateMachine):
         if ended_at is not None and not model.ended:
             assert model.failing and sub.status == "canceled"  # dunning ended it within the current period
             model.ended = True
+        if model.ended:
+            model.schedule = None
+        else:  # a phase may have replaced items (a new price is a new item): take their ids
+            ids = {i.price.id: i.id for i in sub["items"].data}
+            for it in model.items.values():
+                it.id = ids[self.prices[model.currency][it.price]]
         model.now = to
         if not model.ended:
             assert sub["items"].data[0].current_period_start == model.period[0]
             assert sub["items"].data[0].current_period_end == model.period[1]
+
+    @staticmethod
+    def _enter_phase(model: Sub, scheduled: Scheduled) -> None:
+        """The items as the phase says, before the renewal at its start bills them (nothing prorated: a boundary)."""
+        scheduled.entered = True
+        SCHEDULES["phase entered"] += 1
+        seats = model.items["seats"]
+        seats.price, seats.quantity = scheduled.seat_price, scheduled.seats
+        if scheduled.addon is None:
+            model.items.pop("addon", None)
+        else:
+            model.items["addon"] = Item("", "addon", scheduled.addon, 0)
 
     @rule(sub_id=subs)
     def preview_then_renew(self, sub_id: str) -> None:
@@ -521,6 +660,8 @@ class BillingMachine(RuleBasedStateMachine):
         model = self._live(sub_id)
         if model is None or model.cancel_at_period_end:
             return
+        if model.schedule is not None and model.schedule.cancel and model.period[1] == model.schedule.ends:
+            return  # no renewal follows: the schedule ends the subscription then
         self._ran("preview_then_renew")
         preview = self.c.v1.invoices.create_preview(params={"subscription": sub_id})
         end, periods = model.period[1], model.periods
@@ -746,7 +887,9 @@ def test_any_sequence_of_billing_operations_keeps_the_money_right(make_tenant: C
     if SEED is not None:
         seed(int(SEED))(machine)
     RULES_RUN.clear()
+    SCHEDULES.clear()
     run_state_machine_as_test(machine, settings=options)
-    print("operations run:", dict(sorted(RULES_RUN.items())))
+    print("operations run:", dict(sorted(RULES_RUN.items())), "schedules:", dict(SCHEDULES))
     if SEED is None:  # every kind of operation ran in the CI's sequences, so each one's rules were exercised
         assert set(RULES_RUN) == {n for n in dir(BillingMachine) if n in OPERATIONS}, RULES_RUN
+        assert SCHEDULES["phase entered"], "no schedule's phase was entered in the CI's sequences"
