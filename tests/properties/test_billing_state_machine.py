@@ -341,6 +341,18 @@ class BillingMachine(RuleBasedStateMachine):
             assert again.to_dict() == first.to_dict()
         return first
 
+    def _refused(self, call: Callable[[], Any], param: str, accepted: str) -> None:
+        """``call`` must fail with a 400 naming ``param`` and write nothing (``accepted``: the failure if it
+        succeeds)."""
+        before = (self.tenant.rows(), self.tenant.audit_rows())
+        try:
+            call()
+        except stripe.InvalidRequestError as e:
+            assert (e.http_status, e.param) == (400, param)
+        else:
+            raise AssertionError(accepted)
+        assert (self.tenant.rows(), self.tenant.audit_rows()) == before
+
     @staticmethod
     def _ran(rule: str) -> None:
         RULES_RUN[rule] += 1
@@ -485,14 +497,11 @@ class BillingMachine(RuleBasedStateMachine):
             return
         if model.schedule is not None and flag != model.cancel_at_period_end:
             # The schedule decides how the subscription ends: refused, nothing written.
-            before = (self.tenant.rows(), self.tenant.audit_rows())
-            try:
-                self.c.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": flag})
-            except stripe.InvalidRequestError as e:
-                assert (e.http_status, e.param) == (400, "cancel_at_period_end")
-            else:
-                raise AssertionError("a scheduled subscription's cancel_at_period_end was changed directly")
-            assert (self.tenant.rows(), self.tenant.audit_rows()) == before
+            self._refused(
+                lambda: self.c.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": flag}),
+                "cancel_at_period_end",
+                "a scheduled subscription's cancel_at_period_end was changed directly",
+            )
             return
         sub = self.c.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": flag})
         assert sub.cancel_at_period_end is flag
@@ -703,14 +712,11 @@ class BillingMachine(RuleBasedStateMachine):
             if (
                 how == "refund_amount" and post > refundable
             ):  # more than the card paid: refused, nothing written
-                before = (self.tenant.rows(), self.tenant.audit_rows())
-                try:
-                    self.c.v1.credit_notes.create(params=params)  # type: ignore[arg-type]
-                except stripe.InvalidRequestError as e:
-                    assert (e.http_status, e.param) == (400, "refund_amount")
-                else:
-                    raise AssertionError("a refund beyond the invoice's payment was accepted")
-                assert (self.tenant.rows(), self.tenant.audit_rows()) == before
+                self._refused(
+                    lambda: self.c.v1.credit_notes.create(params=params),  # type: ignore[arg-type]
+                    "refund_amount",
+                    "a refund beyond the invoice's payment was accepted",
+                )
                 return
         self._ran("credit_note")
         note = self._send(self.c.v1.credit_notes.create, params=params, retried=data.draw(st.booleans()))

@@ -26,27 +26,13 @@ from tests.scenarios.lifecycle_support import (
     invoices_of,
     monthly_price,
 )
+from tests.scenarios.test_metered_usage import _metered
 from tests.support.clocks import advance
 
 
 def _resolutions(c: stripe.StripeClient) -> str:
     """A metered price: $0.99 per resolved conversation, summed from meter events named ``resolved``."""
-    meter = c.v1.billing.meters.create(
-        params={
-            "display_name": "Resolutions",
-            "event_name": "resolved",
-            "default_aggregation": {"formula": "sum"},
-        }
-    )
-    product = c.v1.products.create(params={"name": "AI resolutions"})
-    return c.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": 99,
-            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
-        }
-    ).id
+    return _metered(c, "AI resolutions", "resolved", "sum", 99)[1]
 
 
 def _resolved(c: stripe.StripeClient, customer: str, value: int) -> None:

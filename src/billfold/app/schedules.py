@@ -449,12 +449,16 @@ def _bill_usage_so_far(store: Store, sub: Doc, start: int, at: int) -> None:
     """Pending invoice items for the metered items' usage over [start, at): the restarted cycle's invoice collects
     them (``_invoice_new_period``), and the new cycle counts usage from ``at``."""
     for item in sub["items"]["data"]:
-        if not invoice_facts.is_metered(item["price"]):
-            continue
-        used = usage_items.usage_item(store, sub, item, start, at, at)
-        if used is not None:
-            store.insert(used, changes.item_index(used), created=at)
-            store.record("invoiceitem.created", used)
+        if invoice_facts.is_metered(item["price"]):
+            _add_usage_item(store, sub, item, start, at, removed=False)
+
+
+def _add_usage_item(store: Store, sub: Doc, item: Doc, start: int, at: int, *, removed: bool) -> None:
+    """A pending invoice item for a metered item's usage over [start, at) (through ``at`` when ``removed``)."""
+    used = usage_items.usage_item(store, sub, item, start, at, at, removed=removed)
+    if used is not None:
+        store.insert(used, changes.item_index(used), created=at)
+        store.record("invoiceitem.created", used)
 
 
 def _item_changes(sub: Doc, phase: Doc) -> list[dict[str, Any]]:
@@ -519,17 +523,11 @@ def _bill_removed_usage(store: Store, sub: Doc, gone: list[Doc], kept: list[Doc]
     start, end = subscriptions.period(sub)
     if at != end or sub["status"] in subscriptions.ENDED_STATUSES or sub["status"] in ("trialing", "paused"):
         return
-    counted = {
-        (i["price"].get("recurring") or {}).get("meter") for i in kept if invoice_facts.is_metered(i["price"])
-    }
+    counted = {i["price"]["recurring"].get("meter") for i in kept if invoice_facts.is_metered(i["price"])}
     for item in gone:
-        if not invoice_facts.is_metered(item["price"]):
-            continue
-        meter = (item["price"].get("recurring") or {}).get("meter")
-        used = usage_items.usage_item(store, sub, item, start, at, at, removed=meter not in counted)
-        if used is not None:
-            store.insert(used, changes.item_index(used), created=at)
-            store.record("invoiceitem.created", used)
+        if invoice_facts.is_metered(item["price"]):
+            meter = item["price"]["recurring"].get("meter")
+            _add_usage_item(store, sub, item, start, at, removed=meter not in counted)
 
 
 def _sync_discounts(
