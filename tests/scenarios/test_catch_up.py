@@ -222,9 +222,11 @@ def test_a_late_bill_run_finalizes_drafts_at_once_with_the_outcome_of_an_on_time
     assert statuses["keep_as_draft"][-1] == "draft"
     assert expected["cancel_in_window"]["status"] == "canceled"
     assert expected["schedule"]["invoices"][-1]["lines"] == [(10000, "Pro seat")]  # the second phase
-    # Two invoices for every shape: the first one and the renewal.
+    # Two invoices for every shape: the first one and the renewal; and a third for the cancellation inside the
+    # window, whose cancel_at lay in a later period when it was set, so its unused time is credited ("always").
     created = Counter(e for label in LABELS for e in expected[label]["events"])["invoice.created"]
-    assert created == 2 * len(LABELS)
+    assert created == 2 * len(LABELS) + 1
+    assert expected["cancel_in_window"]["invoices"][-1]["amounts"][2] < 0
 
     # The late run finalized drafts without being handed them again: card, declined, send_invoice, the credit
     # balance, the trial and the schedule whose phase changed at the renewal (six); keep_as_draft's draft stays a

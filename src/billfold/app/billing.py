@@ -222,7 +222,7 @@ def subscription_due(store: Store, sub: Doc, at: int, processor: PaymentProcesso
     if action == "period_end":
         return renew(store, sub, at)
     if action == "cancel":
-        cancel(store, sub, at, reason="cancellation_requested")
+        end_at_cancel_at(store, sub, at)
     elif action == "expire_incomplete":
         expire_incomplete(store, sub, at)
     elif action == "expire_resumption":
@@ -314,6 +314,24 @@ def final_invoice(store: Store, sub: Doc, customer: Doc, at: int) -> None:
         invoicing.create_draft(store, invoice)
         changes.mark_invoiced(store, pending, invoice["id"])
         sub["latest_invoice"] = invoice["id"]
+
+
+def end_at_cancel_at(store: Store, sub: Doc, at: int) -> None:
+    """The subscription's ``cancel_at`` has come. Before it ends, what it still owes is invoiced as at a period's
+    end (``final_invoice``: the metered usage so far, pending prorations) together with, when ``cancel_at`` falls
+    inside a billed period and ``billfold_cancel_at_credit`` says so, a proration credit for the unused time after
+    it — of what each licensed item was actually billed for that time, as an immediate cancellation with
+    ``prorate`` credits it. Stripe makes that proration when ``cancel_at`` is set; Billfold makes it when the
+    subscription ends, so a ``cancel_at`` changed or withdrawn before then leaves nothing to reverse."""
+    customer = get_customer(store, sub["customer"])
+    start, end = subscriptions.period(sub)
+    billed = sub["status"] not in ("trialing", "paused", "incomplete", "incomplete_expired")
+    if billed and start <= at < end and sub.get("billfold_cancel_at_credit", True):
+        for credit in changes.unused_time_credits(store, sub, customer, at):
+            store.insert(credit, changes.item_index(credit), created=at)
+            store.record("invoiceitem.created", credit)
+    final_invoice(store, sub, customer, at)
+    cancel(store, sub, at, reason="cancellation_requested")
 
 
 def trial_may_end(store: Store, sub: Doc, customer: Doc, at: int) -> bool:
@@ -559,6 +577,7 @@ def preview_next_invoice(store: Store, sub: Doc) -> Doc:
     if (
         sub["status"] in subscriptions.ENDED_STATUSES
         or sub.get("cancel_at_period_end")
+        or (sub.get("cancel_at") and sub["cancel_at"] <= at)
         or schedules.cancels_at(store, sub, at)
     ):
         raise InvalidRequest(

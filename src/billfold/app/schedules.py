@@ -362,9 +362,9 @@ def _finish(store: Store, doc: Doc, sub: Doc, at: int) -> str:
     continue on its own (status ``released``)."""
     if doc["end_behavior"] == "cancel":
         # As a subscription ending at ``cancel_at``: what it still owes (the ended period's metered usage, in
-        # arrears, and pending prorations) goes on a final invoice before it ends.
-        billing.final_invoice(store, sub, get_customer(store, sub["customer"]), at)
-        billing.cancel(store, sub, at, reason="cancellation_requested")
+        # arrears, and pending prorations) goes on a final invoice before it ends, with a credit for the unused
+        # time when the last phase ends inside a billed period.
+        billing.end_at_cancel_at(store, sub, at)
         doc["status"], doc["completed_at"] = "completed", at
         return "subscription_schedule.completed"
     _detach(store, doc, sub, at)

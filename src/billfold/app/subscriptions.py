@@ -405,6 +405,7 @@ def create_subscription(store: Store, wall_now: int, values: dict[str, Any]) -> 
         or {"end_behavior": {"missing_payment_method": "create_invoice"}},
         "trial_start": start if trial_end is not None else None,
     }
+    note_cancel_at_credit(doc, values.get("proration_behavior"))
     return doc, new_discounts
 
 
@@ -467,8 +468,29 @@ def refuse_cancellation_if_scheduled(doc: Doc, values: dict[str, Any]) -> None:
             )
 
 
-def update_subscription(store: Store, wall_now: int, subscription_id: str, values: dict[str, Any]) -> Doc:
-    """Changes that need no invoice: cancellation settings, pause_collection, metadata, description, payment method."""
+def note_cancel_at_credit(doc: Doc, behavior: str | None) -> None:
+    """Whether the unused time after ``cancel_at`` is credited when the subscription ends then
+    (``billfold_cancel_at_credit``; ``billing.end_at_cancel_at`` gives the credit). Stripe: a ``cancel_at`` "before
+    the current period ends ... will cause a proration if prorations have been enabled using
+    ``proration_behavior``. If set during a future period, this will always cause a proration for that period"
+    (https://docs.stripe.com/api/subscriptions/update#update_subscription-cancel_at)."""
+    cancel_at = doc.get("cancel_at")
+    if cancel_at is None:
+        doc.pop("billfold_cancel_at_credit", None)
+    else:
+        doc["billfold_cancel_at_credit"] = behavior != "none" or cancel_at >= period(doc)[1]
+
+
+def update_subscription(
+    store: Store,
+    wall_now: int,
+    subscription_id: str,
+    values: dict[str, Any],
+    *,
+    proration_behavior: str | None = None,
+) -> Doc:
+    """Changes that need no invoice: cancellation settings, pause_collection, metadata, description, payment method.
+    ``proration_behavior`` decides whether a ``cancel_at`` credits the unused time after it."""
     doc = get_subscription(store, subscription_id, for_update=True)
     if doc["status"] in ENDED_STATUSES:
         raise InvalidRequest(
@@ -494,6 +516,8 @@ def update_subscription(store: Store, wall_now: int, subscription_id: str, value
     if "cancel_at_period_end" in values:
         # Stripe records when the cancellation was requested, and forgets it when the request is withdrawn.
         doc["canceled_at"] = now if values["cancel_at_period_end"] else None
+    if "cancel_at" in values and before.get("cancel_at") != doc.get("cancel_at"):
+        note_cancel_at_credit(doc, proration_behavior or "create_prorations")
     previous = {k: v for k, v in before.items() if doc.get(k) != v}
     save(store, doc, previous=previous)
     return doc

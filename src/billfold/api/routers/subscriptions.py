@@ -389,7 +389,9 @@ def update(ctx: Ctx, params: dict[str, Any], subscription_id: str) -> Doc:
             payment_behavior=payment_behavior,
         )
     if values or (sub is None and trial_end is None):
-        sub = uc.update_subscription(ctx.store, ctx.clock.now(), subscription_id, values)
+        sub = uc.update_subscription(
+            ctx.store, ctx.clock.now(), subscription_id, values, proration_behavior=behavior
+        )
     if trial_end is not None:
         sub = lifecycle.change_trial_end(
             ctx.store,
