@@ -248,11 +248,10 @@ def renew(store: Store, sub: Doc, at: int) -> Doc | None:
     ``create_invoice`` (renew; the payment will fail and dunning starts), ``pause`` or ``cancel``
     (https://docs.stripe.com/billing/subscriptions/trials/free-trials#create-free-trials-without-payment).
     """
-    customer = get_customer(store, sub["customer"])
     if sub.get("cancel_at_period_end") or (sub.get("cancel_at") and sub["cancel_at"] <= at):
-        final_invoice(store, sub, customer, at)
-        cancel(store, sub, at, reason="cancellation_requested")
+        end_at_cancel_at(store, sub, at)  # at the period's end: what is still owed, no unused time
         return None
+    customer = get_customer(store, sub["customer"])
     if sub["status"] == "trialing" and not trial_may_end(store, sub, customer, at):
         return None
     previous: Doc = {"status": sub["status"]}
@@ -327,9 +326,7 @@ def end_at_cancel_at(store: Store, sub: Doc, at: int) -> None:
     start, end = subscriptions.period(sub)
     billed = sub["status"] not in ("trialing", "paused", "incomplete", "incomplete_expired")
     if billed and start <= at < end and sub.get("billfold_cancel_at_credit", True):
-        for credit in changes.unused_time_credits(store, sub, customer, at):
-            store.insert(credit, changes.item_index(credit), created=at)
-            store.record("invoiceitem.created", credit)
+        changes.record_items(store, changes.unused_time_credits(store, sub, customer, at), at)
     final_invoice(store, sub, customer, at)
     cancel(store, sub, at, reason="cancellation_requested")
 

@@ -648,6 +648,13 @@ def mark_invoiced(store: Store, items: list[Doc], invoice_id: str) -> None:
         store.replace(ii, item_index(ii))
 
 
+def record_items(store: Store, items: list[Doc], at: int) -> None:
+    """Store new invoice items (prorations, credits) with their ``invoiceitem.created`` events."""
+    for ii in items:
+        store.insert(ii, item_index(ii), created=at)
+        store.record("invoiceitem.created", ii)
+
+
 def item_index(doc: Doc) -> Index:
     sub_id = invoice_facts.subscription_id_of(doc)
     return Index(

@@ -70,12 +70,6 @@ def _issue_now(
     return invoice
 
 
-def _record_items(store: Store, items: list[Doc], at: int) -> None:
-    for ii in items:
-        store.insert(ii, changes.item_index(ii), created=at)
-        store.record("invoiceitem.created", ii)
-
-
 def _bill_new_period(store: Store, sub: Doc, customer: Doc, at: int) -> Doc:
     """Start a new billing period at ``at`` (the anchor moves to ``at``) and invoice it at once with the pending
     items, as Stripe does when a trial is ended early or a paused subscription resumes with ``billing_cycle_anchor=now``
@@ -272,7 +266,7 @@ def _resume_unchanged(
     if behavior == "none":
         return None
     debits = changes.remaining_time_debits(store, sub, customer, now, t)
-    _record_items(store, debits, now)
+    changes.record_items(store, debits, now)
     if behavior != "always_invoice" or not debits:
         return None
     pending = changes.pending_items(store, sub["id"])
@@ -321,7 +315,7 @@ def pause_now(
                 used = usage_items.usage_item(store, sub, item, start, now, now)
                 items += [used] if used else []
             item[usage_items.USAGE_SINCE] = now  # what came before is billed above, or discarded
-    _record_items(store, items, now)
+    changes.record_items(store, items, now)
     previous = {"latest_invoice": sub.get("latest_invoice")}
     if items and values.get("invoicing_behavior") == "invoice":
         draft = invoice_facts.draft_for_items(store, sub, customer, items, now)
@@ -361,7 +355,7 @@ def end_now(
     start, end = subscriptions.period(sub)
     billed = sub["status"] not in ("trialing", "paused", "incomplete")
     if values.get("prorate") and billed and start <= now < end:
-        _record_items(store, changes.unused_time_credits(store, sub, customer, now), now)
+        changes.record_items(store, changes.unused_time_credits(store, sub, customer, now), now)
     if values.get("invoice_now"):
         # "A final invoice that invoices for any un-invoiced metered usage and new/pending proration invoice items"
         # (https://docs.stripe.com/api/subscriptions/cancel#cancel_subscription-invoice_now).
